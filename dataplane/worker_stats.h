@@ -1,0 +1,87 @@
+// The one declared list of data-plane counters. Every dropped packet bumps exactly one
+// drop counter, named by its reason; the other counters describe the traffic. Each worker
+// owns a WorkerStats (single writer, relaxed atomics) and readers sum them.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+namespace shortline {
+
+// X(name, help): datagrams dropped, by reason.
+#define SHORTLINE_DROP_COUNTERS(X)                                                          \
+  X(drop_no_server, "request dropped: no UP server in the pool")                           \
+  X(drop_session_table_full, "request dropped: session table full and nothing evictable") \
+  X(drop_datagram_oversize, "datagram dropped: larger than max_datagram_bytes")             \
+  X(drop_upstream_socket, "request dropped: could not open the upstream socket")          \
+  X(drop_upstream_send, "request dropped: send to the server failed")                     \
+  X(drop_client_send, "reply dropped: send to the client failed")                         \
+  X(drop_reply_no_session, "reply dropped: its session had already closed")               \
+  X(drop_kernel_receive_queue, "datagram dropped by the kernel: listen socket queue full") \
+  X(drop_shutting_down, "datagram dropped: balancer stopping")
+
+// X(name, help): traffic and session events.
+#define SHORTLINE_EVENT_COUNTERS(X)                                                         \
+  X(requests_received, "datagrams received from clients")                                  \
+  X(requests_forwarded, "requests sent to a server")                                       \
+  X(replies_received, "datagrams received from servers")                                   \
+  X(replies_forwarded, "replies sent to clients")                                          \
+  X(replies_unexpected, "replies beyond the expected responses per request (forwarded)")  \
+  X(requests_timed_out, "requests whose replies did not come within request_timeout_ms") \
+  X(sessions_created, "sessions opened")                                                   \
+  X(sessions_expired, "sessions closed after session_idle_timeout_ms idle")                \
+  X(sessions_evicted, "idle sessions closed early to make room for a new one")             \
+  X(upstream_refused, "ECONNREFUSED seen on an upstream socket (server port closed)")      \
+  X(receive_rearmed, "multishot receives re-armed (buffer ring ran dry or kernel ended it)")
+
+enum class Counter : uint16_t {
+#define SHORTLINE_COUNTER_ENUM(name, help) name,
+  SHORTLINE_DROP_COUNTERS(SHORTLINE_COUNTER_ENUM) SHORTLINE_EVENT_COUNTERS(SHORTLINE_COUNTER_ENUM)
+#undef SHORTLINE_COUNTER_ENUM
+      count
+};
+
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::count);
+
+struct CounterInfo {
+  std::string_view name;
+  std::string_view help;
+  bool is_drop;
+};
+
+inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
+#define SHORTLINE_DROP_INFO(name, help) {#name, help, true},
+#define SHORTLINE_EVENT_INFO(name, help) {#name, help, false},
+    SHORTLINE_DROP_COUNTERS(SHORTLINE_DROP_INFO) SHORTLINE_EVENT_COUNTERS(SHORTLINE_EVENT_INFO)
+#undef SHORTLINE_DROP_INFO
+#undef SHORTLINE_EVENT_INFO
+}};
+
+// One worker's counters: written only by that worker, read by anyone.
+struct alignas(64) WorkerStats {
+  std::array<std::atomic<uint64_t>, kCounterCount> values{};
+
+  void add(Counter counter, uint64_t amount = 1) {
+    auto& value = values[static_cast<std::size_t>(counter)];
+    value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+  }
+  void set(Counter counter, uint64_t amount) {
+    values[static_cast<std::size_t>(counter)].store(amount, std::memory_order_relaxed);
+  }
+  [[nodiscard]] uint64_t get(Counter counter) const {
+    return values[static_cast<std::size_t>(counter)].load(std::memory_order_relaxed);
+  }
+};
+
+// A plain sum of counters, for printing and tests.
+struct StatsTotals {
+  std::array<uint64_t, kCounterCount> values{};
+  [[nodiscard]] uint64_t operator[](Counter counter) const {
+    return values[static_cast<std::size_t>(counter)];
+  }
+  [[nodiscard]] uint64_t drops() const;
+};
+
+}  // namespace shortline

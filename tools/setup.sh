@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian package that shortline's build, tests and benchmarks use (only the
+# missing ones), then configures and builds. Safe to run again: it skips what is done.
+#   tools/setup.sh [BUILD_DIR] [extra cmake args...]   (default: build/release, Release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  liburing-dev libconcurrentqueue-dev libmimalloc-dev nlohmann-json3-dev
+  libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
+  tcpdump iproute2 procps nginx-light libnginx-mod-stream python3
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+# Debian's nginx package starts a service where an init system runs; shortline's benchmark
+# starts its own nginx, so a system one is stopped to free the CPU (never fails setup).
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  systemctl stop nginx 2>/dev/null || true
+fi
+
+build_dir="${1:-build/release}"
+shift || true
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTLINE_WERROR=ON "$@"
+fi
+cmake --build "$build_dir" -j "$(nproc)"
