@@ -102,18 +102,22 @@ bool NetAddress::is_loopback() const {
 }
 
 std::string NetAddress::to_string() const {
+  // Built by append: gcc 12 warns falsely (-Wrestrict) on chained operator+ at -O3.
   char text[INET6_ADDRSTRLEN] = {};
+  std::string result;
   if (family() == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
               sizeof(text));
-    return std::string(text) + ":" + std::to_string(port());
-  }
-  if (family() == AF_INET6) {
+    result.append(text);
+  } else if (family() == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
               sizeof(text));
-    return "[" + std::string(text) + "]:" + std::to_string(port());
+    result.append("[").append(text).append("]");
+  } else {
+    return "(none)";
   }
-  return "(none)";
+  result.append(":").append(std::to_string(port()));
+  return result;
 }
 
 uint64_t NetAddress::hash() const {
