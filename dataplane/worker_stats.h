@@ -19,8 +19,7 @@ namespace shortline {
   X(drop_upstream_send, "request dropped: send to the server failed")                     \
   X(drop_client_send, "reply dropped: send to the client failed")                         \
   X(drop_reply_no_session, "reply dropped: its session had already closed")               \
-  X(drop_kernel_receive_queue, "datagram dropped by the kernel: listen socket queue full") \
-  X(drop_shutting_down, "datagram dropped: balancer stopping")
+  X(drop_kernel_receive_queue, "datagram dropped by the kernel: listen socket queue full")
 
 // X(name, help): traffic and session events.
 #define SHORTLINE_EVENT_COUNTERS(X)                                                         \
@@ -62,6 +61,8 @@ inline constexpr std::array<CounterInfo, kCounterCount> kCounterInfo = {{
 // One worker's counters: written only by that worker, read by anyone.
 struct alignas(64) WorkerStats {
   std::array<std::atomic<uint64_t>, kCounterCount> values{};
+  std::atomic<uint64_t> sessions_open{0};     // gauge
+  std::atomic<uint64_t> sessions_pending{0};  // gauge: sessions awaiting replies
 
   void add(Counter counter, uint64_t amount = 1) {
     auto& value = values[static_cast<std::size_t>(counter)];
@@ -81,6 +82,8 @@ struct StatsTotals {
   [[nodiscard]] uint64_t operator[](Counter counter) const {
     return values[static_cast<std::size_t>(counter)];
   }
+  uint64_t sessions_open = 0;
+  uint64_t sessions_pending = 0;
   [[nodiscard]] uint64_t drops() const;
 };
 

@@ -1,0 +1,157 @@
+// Balancer: listen sockets, worker threads, pinning, drain and counter totals.
+#include "dataplane/balancer.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <latch>
+
+namespace shortline {
+namespace {
+
+constexpr int kSocketBufferBytes = 4 << 20;
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Larger socket buffers absorb bursts; as root FORCE lifts the rmem_max/wmem_max caps.
+void size_socket_buffers(int fd) {
+  const int bytes = kSocketBufferBytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+int open_listen_socket(const NetAddress& address, std::string& error) {
+  const int fd = socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = errno_text("socket");
+    return -1;
+  }
+  const int one = 1;
+  // SO_REUSEPORT: one socket per worker, the kernel spreads flows by 4-tuple hash.
+  // SO_RXQ_OVFL: each datagram carries the count of datagrams the kernel dropped.
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0) {
+    error = errno_text("setsockopt");
+    close(fd);
+    return -1;
+  }
+  size_socket_buffers(fd);
+  if (bind(fd, address.sockaddr_ptr(), address.length) != 0) {
+    error = errno_text(("bind " + address.to_string()).c_str());
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+Balancer::Balancer(DataplaneConfig config) : config_(std::move(config)) {
+  if (config_.workers == 0) config_.workers = std::max(1u, std::thread::hardware_concurrency());
+  listen_address_ = config_.listen;
+}
+
+Balancer::~Balancer() {
+  if (!threads_.empty()) {
+    control_.drain_deadline_ns.store(0);
+    control_.stop_receiving.store(true);
+    join();
+  }
+  for (int fd : listen_fds_) close(fd);
+}
+
+std::string Balancer::start() {
+  table_ = std::make_unique<ServerTable>(config_.max_servers, config_.workers);
+  stats_ = std::make_unique<WorkerStats[]>(config_.workers);
+  for (const BackendSpec& backend : config_.backends) {
+    if (!table_->add_server(backend.address, backend.weight))
+      return "more backends than max_servers (" + std::to_string(config_.max_servers) + ")";
+  }
+  if (auto error = open_listen_sockets(); !error.empty()) return error;
+  return start_workers();
+}
+
+std::string Balancer::open_listen_sockets() {
+  for (uint32_t w = 0; w < config_.workers; ++w) {
+    std::string error;
+    const int fd = open_listen_socket(listen_address_, error);
+    if (fd < 0) return error;
+    listen_fds_.push_back(fd);
+    if (w == 0 && listen_address_.port() == 0) {
+      // Port 0: the kernel chose one; every other worker's socket joins the same port.
+      socklen_t length = sizeof(listen_address_.storage);
+      getsockname(fd, listen_address_.sockaddr_ptr(), &length);
+    }
+  }
+  return "";
+}
+
+std::string Balancer::start_workers() {
+  worker_errors_.assign(config_.workers, "");
+  std::latch ready(config_.workers);
+  for (uint32_t w = 0; w < config_.workers; ++w)
+    workers_.push_back(std::make_unique<Worker>(w, config_, *table_, stats_[w]));
+  for (uint32_t w = 0; w < config_.workers; ++w) {
+    threads_.emplace_back([this, w, &ready] {
+      if (config_.pin_workers) {
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        CPU_SET(w % std::max(1u, std::thread::hardware_concurrency()), &cpus);
+        pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+      }
+      const std::error_code ec = workers_[w]->init(listen_fds_[w]);
+      if (ec) worker_errors_[w] = "worker " + std::to_string(w) + ": io_uring set-up: " + ec.message();
+      ready.count_down();
+      if (!ec) workers_[w]->run(control_);
+      else table_->go_offline(w);
+    });
+  }
+  ready.wait();
+  for (const auto& error : worker_errors_) {
+    if (error.empty()) continue;
+    stop_receiving();
+    join();
+    return error;
+  }
+  return "";
+}
+
+void Balancer::stop_receiving() {
+  control_.drain_deadline_ns.store(monotonic_ns() + config_.drain_timeout_ms * 1'000'000ULL);
+  control_.stop_receiving.store(true);
+}
+
+void Balancer::join() {
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  threads_.clear();
+  workers_.clear();
+}
+
+StatsTotals Balancer::totals() const {
+  StatsTotals totals;
+  if (!stats_) return totals;
+  for (uint32_t w = 0; w < config_.workers; ++w) {
+    for (std::size_t c = 0; c < kCounterCount; ++c)
+      totals.values[c] += stats_[w].values[c].load(std::memory_order_relaxed);
+    totals.sessions_open += stats_[w].sessions_open.load(std::memory_order_relaxed);
+    totals.sessions_pending += stats_[w].sessions_pending.load(std::memory_order_relaxed);
+  }
+  return totals;
+}
+
+}  // namespace shortline

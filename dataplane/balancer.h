@@ -1,0 +1,60 @@
+// The data plane as a whole: the server table, one SO_REUSEPORT listen socket and one
+// worker thread per configured worker (optionally pinned), start-up, drain and counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dataplane/dataplane_config.h"
+#include "dataplane/server_table.h"
+#include "dataplane/worker.h"
+#include "dataplane/worker_stats.h"
+
+namespace shortline {
+
+class Balancer {
+ public:
+  // config.workers 0 means one per online CPU; config must already be validated.
+  explicit Balancer(DataplaneConfig config);
+  ~Balancer();
+  Balancer(const Balancer&) = delete;
+  Balancer& operator=(const Balancer&) = delete;
+
+  // Opens the listen sockets, registers the static backends and starts the workers.
+  // Returns an empty string on success, otherwise what failed.
+  [[nodiscard]] std::string start();
+  // The address clients send to (port 0 in the config is resolved here).
+  [[nodiscard]] const NetAddress& listen_address() const { return listen_address_; }
+  [[nodiscard]] const DataplaneConfig& config() const { return config_; }
+  [[nodiscard]] uint32_t worker_count() const { return config_.workers; }
+  [[nodiscard]] ServerTable& servers() { return *table_; }
+
+  // Stops reading requests; workers exit once every reply has come or after
+  // drain_timeout_ms. join() waits for them.
+  void stop_receiving();
+  void join();
+  [[nodiscard]] StatsTotals totals() const;
+
+ private:
+  [[nodiscard]] std::string open_listen_sockets();
+  [[nodiscard]] std::string start_workers();
+  void worker_main(uint32_t id);
+
+  DataplaneConfig config_;
+  NetAddress listen_address_;
+  std::unique_ptr<ServerTable> table_;
+  std::unique_ptr<WorkerStats[]> stats_;
+  std::vector<int> listen_fds_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  RunControl control_;
+  std::atomic<uint32_t> workers_ready_{0};
+  std::atomic<uint32_t> workers_failed_{0};
+  std::vector<std::string> worker_errors_;
+};
+
+}  // namespace shortline

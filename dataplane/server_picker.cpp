@@ -1,0 +1,137 @@
+// Server picker: per-batch load snapshot, the four policies, delta publication.
+#include "dataplane/server_picker.h"
+
+#include <cassert>
+
+namespace shortline {
+namespace {
+
+constexpr int64_t kLoadMax = int64_t{1} << 40;
+constexpr uint32_t kWeightMax = 1u << 20;
+
+}  // namespace
+
+ServerPicker::ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way)
+    : policy_(policy),
+      one_way_(one_way),
+      rotation_(static_cast<uint32_t>(seed)),
+      random_state_(seed * 0x9e3779b97f4a7c15ULL + 1),
+      candidates_(std::make_unique<Candidate[]>(max_servers)),
+      heap_(std::make_unique<uint32_t[]>(max_servers)),
+      touched_(std::make_unique<uint32_t[]>(max_servers)) {}
+
+uint64_t ServerPicker::next_random() {
+  // xorshift64*: a few cycles, plenty for spreading requests.
+  random_state_ ^= random_state_ >> 12;
+  random_state_ ^= random_state_ << 25;
+  random_state_ ^= random_state_ >> 27;
+  return random_state_ * 0x2545f4914f6cdd1dULL;
+}
+
+void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& table) {
+  count_ = 0;
+  touched_count_ = 0;
+  const auto members = static_cast<uint32_t>(pool.members.size());
+  for (uint32_t m = 0; m < members; ++m) {
+    const uint32_t slot_index = pool.members[m].slot;
+    const ServerSlot& slot = table.slot(slot_index);
+    if (slot.state.load(std::memory_order_relaxed) != ServerState::up) continue;
+    int64_t load = slot.other_load.load(std::memory_order_relaxed);
+    if (one_way_) {
+      load += static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
+                                   slot.dispatched_at_report.load(std::memory_order_relaxed));
+    } else {
+      load += slot.in_flight.load(std::memory_order_relaxed);
+    }
+    const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
+    candidates_[count_] = {m, slot_index, weight < kWeightMax ? weight : kWeightMax, 0,
+                           load < 0 ? 0 : (load < kLoadMax ? load : kLoadMax), 0};
+    ++count_;
+  }
+  if (count_ == 0) return;
+  ++rotation_;
+  const uint32_t start = rotation_ % count_;
+  for (uint32_t c = 0; c < count_; ++c) candidates_[c].rank = (c + count_ - start) % count_;
+  if (policy_ == Policy::shortest_queue) heap_build();
+}
+
+// (load_a + 1) / weight_a < (load_b + 1) / weight_b, by cross-multiplication.
+bool ServerPicker::better(const Candidate& a, const Candidate& b) const {
+  // Loads are clamped below 2^40 and weights to 2^20, so the products fit in 64 bits.
+  const int64_t lhs = (a.load + 1) * int64_t{b.weight};
+  const int64_t rhs = (b.load + 1) * int64_t{a.weight};
+  if (lhs != rhs) return lhs < rhs;
+  return a.rank < b.rank;
+}
+
+void ServerPicker::heap_sift_down(uint32_t position) {
+  for (;;) {
+    const uint32_t left = 2 * position + 1;
+    if (left >= count_) return;
+    uint32_t best = left;
+    const uint32_t right = left + 1;
+    if (right < count_ && better(candidates_[heap_[right]], candidates_[heap_[left]])) best = right;
+    if (!better(candidates_[heap_[best]], candidates_[heap_[position]])) return;
+    const uint32_t swap = heap_[best];
+    heap_[best] = heap_[position];
+    heap_[position] = swap;
+    position = best;
+  }
+}
+
+void ServerPicker::heap_build() {
+  for (uint32_t c = 0; c < count_; ++c) heap_[c] = c;
+  for (uint32_t p = count_ / 2; p-- > 0;) heap_sift_down(p);
+}
+
+uint32_t ServerPicker::pick_shortest_queue() {
+  const uint32_t chosen = heap_[0];
+  ++candidates_[chosen].load;
+  heap_sift_down(0);  // only the root's key grew
+  return chosen;
+}
+
+uint32_t ServerPicker::pick_power_of_two() {
+  if (count_ == 1) return 0;
+  const auto first = static_cast<uint32_t>(next_random() % count_);
+  auto second = static_cast<uint32_t>(next_random() % (count_ - 1));
+  if (second >= first) ++second;
+  const uint32_t chosen =
+      better(candidates_[second], candidates_[first]) ? second : first;
+  ++candidates_[chosen].load;
+  return chosen;
+}
+
+void ServerPicker::record(uint32_t candidate) {
+  if (candidates_[candidate].placed++ == 0) touched_[touched_count_++] = candidate;
+}
+
+int32_t ServerPicker::pick() {
+  if (count_ == 0) [[unlikely]]
+    return kNoServer;
+  uint32_t chosen = 0;
+  switch (policy_) {
+    case Policy::shortest_queue: chosen = pick_shortest_queue(); break;
+    case Policy::power_of_two: chosen = pick_power_of_two(); break;
+    case Policy::round_robin: chosen = rotation_++ % count_; break;
+    case Policy::random: chosen = static_cast<uint32_t>(next_random() % count_); break;
+  }
+  record(chosen);
+  return static_cast<int32_t>(candidates_[chosen].member);
+}
+
+uint32_t ServerPicker::end_batch(ServerTable& table) {
+  uint32_t total = 0;
+  for (uint32_t t = 0; t < touched_count_; ++t) {
+    Candidate& c = candidates_[touched_[t]];
+    ServerSlot& slot = table.slot(c.slot);
+    if (!one_way_) slot.in_flight.fetch_add(c.placed, std::memory_order_relaxed);
+    slot.requests_total.fetch_add(c.placed, std::memory_order_relaxed);
+    total += c.placed;
+    c.placed = 0;
+  }
+  touched_count_ = 0;
+  return total;
+}
+
+}  // namespace shortline

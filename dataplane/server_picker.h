@@ -1,0 +1,68 @@
+// Places a worker's batch of requests on servers. begin_batch() reads each UP member's
+// load once (in flight + the part of its reported queue that is not ours); pick() chooses
+// by policy and adds a local delta, so a batch sees its own placements; end_batch()
+// publishes the deltas with one atomic add per server touched.
+//
+// shortest-queue: the UP server with the least (load + 1) / weight, i.e. the shortest
+//   expected delay for the new request; ties go to the earliest in an order that rotates
+//   per batch and per worker (never "lowest id", which herds every worker onto one).
+//   A binary heap keeps a batch of k picks over n servers at O(n + k log n).
+// power-of-two: the lesser (load + 1) / weight of two distinct random UP servers.
+// round-robin, random: ignore load and weight.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "dataplane/dataplane_config.h"
+#include "dataplane/server_table.h"
+
+namespace shortline {
+
+inline constexpr int32_t kNoServer = -1;
+
+class ServerPicker {
+ public:
+  // one_way: responses_per_request is 0, so load is counted from dispatches since the
+  // server's last report instead of from in-flight requests.
+  ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way);
+
+  // Reads the loads of the snapshot's UP members. The snapshot must outlive the batch.
+  void begin_batch(const PoolSnapshot& pool, const ServerTable& table);
+  // Chooses a server for one request: an index into pool.members, or kNoServer.
+  [[nodiscard]] int32_t pick();
+  // Publishes this batch's placements to the table. Returns the number of requests.
+  uint32_t end_batch(ServerTable& table);
+
+  [[nodiscard]] uint32_t candidates() const { return count_; }
+
+ private:
+  struct Candidate {
+    uint32_t member;     // index into the snapshot's members
+    uint32_t slot;
+    uint32_t weight;
+    uint32_t rank;       // position in this batch's rotated order (tie-break)
+    int64_t load;        // load read at begin_batch plus this batch's placements
+    uint32_t placed;     // requests placed here in this batch
+  };
+
+  [[nodiscard]] bool better(const Candidate& a, const Candidate& b) const;
+  void heap_sift_down(uint32_t position);
+  void heap_build();
+  [[nodiscard]] uint32_t pick_shortest_queue();
+  [[nodiscard]] uint32_t pick_power_of_two();
+  [[nodiscard]] uint64_t next_random();
+  void record(uint32_t candidate);
+
+  Policy policy_;
+  bool one_way_;
+  uint32_t count_ = 0;
+  uint32_t rotation_ = 0;
+  uint64_t random_state_;
+  std::unique_ptr<Candidate[]> candidates_;
+  std::unique_ptr<uint32_t[]> heap_;       // candidate indices, best first
+  std::unique_ptr<uint32_t[]> touched_;    // candidates placed on in this batch
+  uint32_t touched_count_ = 0;
+};
+
+}  // namespace shortline
