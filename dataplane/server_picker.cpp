@@ -49,8 +49,9 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& tabl
     ++count_;
   }
   if (count_ == 0) return;
-  ++rotation_;
-  const uint32_t start = rotation_ % count_;
+  // A random start per batch: ties rotate without falling into lockstep with the order
+  // in which clients happen to send.
+  const auto start = static_cast<uint32_t>(next_random() % count_);
   for (uint32_t c = 0; c < count_; ++c) candidates_[c].rank = (c + count_ - start) % count_;
   if (policy_ == Policy::shortest_queue) heap_build();
 }
@@ -120,13 +121,10 @@ int32_t ServerPicker::pick() {
   return static_cast<int32_t>(candidates_[chosen].member);
 }
 
-uint32_t ServerPicker::end_batch(ServerTable& table) {
+uint32_t ServerPicker::end_batch() {
   uint32_t total = 0;
   for (uint32_t t = 0; t < touched_count_; ++t) {
     Candidate& c = candidates_[touched_[t]];
-    ServerSlot& slot = table.slot(c.slot);
-    if (!one_way_) slot.in_flight.fetch_add(c.placed, std::memory_order_relaxed);
-    slot.requests_total.fetch_add(c.placed, std::memory_order_relaxed);
     total += c.placed;
     c.placed = 0;
   }

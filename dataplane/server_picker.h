@@ -1,7 +1,8 @@
 // Places a worker's batch of requests on servers. begin_batch() reads each UP member's
 // load once (in flight + the part of its reported queue that is not ours); pick() chooses
-// by policy and adds a local delta, so a batch sees its own placements; end_batch()
-// publishes the deltas with one atomic add per server touched.
+// by policy and adds a local delta, so a batch sees its own placements. The caller
+// publishes what it actually sent (SlotDeltas: one atomic add per server touched), so a
+// request dropped after its pick never counts as in flight.
 //
 // shortest-queue: the UP server with the least (load + 1) / weight, i.e. the shortest
 //   expected delay for the new request; ties go to the earliest in an order that rotates
@@ -31,8 +32,8 @@ class ServerPicker {
   void begin_batch(const PoolSnapshot& pool, const ServerTable& table);
   // Chooses a server for one request: an index into pool.members, or kNoServer.
   [[nodiscard]] int32_t pick();
-  // Publishes this batch's placements to the table. Returns the number of requests.
-  uint32_t end_batch(ServerTable& table);
+  // Ends the batch. Returns the number of picks made in it.
+  uint32_t end_batch();
 
   [[nodiscard]] uint32_t candidates() const { return count_; }
 

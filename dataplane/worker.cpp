@@ -186,7 +186,7 @@ void Worker::place_requests(const PoolSnapshot& pool) {
   if (request_count_ == 0) return;
   picker_.begin_batch(pool, table_);
   for (uint32_t r = 0; r < request_count_; ++r) forward_request(requests_[r], pool, now_ns_);
-  picker_.end_batch(table_);
+  (void)picker_.end_batch();
   request_count_ = 0;
 }
 
@@ -204,6 +204,7 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool, u
     return;
   }
   stats_.add(Counter::requests_forwarded);
+  deltas_.add_request(session.server_slot);
   if (responses_ == 0) return;
   session.pending_replies += responses_;
   deltas_.add_in_flight(session.server_slot, 1);
