@@ -1,0 +1,121 @@
+// shortline-replay: replays the UDP payloads of a pcap/pcapng capture to a target (usually
+// shortline-lb) at recorded pace, scaled, or at full speed, and summarises what came back.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tools/replay/capture_reader.h"
+#include "tools/replay/flow_map.h"
+#include "tools/replay/replay_engine.h"
+#include "tools/replay/replay_options.h"
+#include "tools/replay/replay_schedule.h"
+#include "tools/replay/replay_stats.h"
+
+namespace {
+
+using namespace shortline::replay;
+
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void on_signal(int) { g_stop.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR at once
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "shortline-replay: %s\n", message.c_str());
+  return code;
+}
+
+// ", skipped: malformed 1, ..." for the reasons that occurred.
+std::string skip_text(const CaptureCounts& counts) {
+  std::string text;
+  for (size_t i = 0; i < counts.skipped.size(); ++i) {
+    if (counts.skipped[i] == 0) continue;
+    text += (text.empty() ? ", skipped: " : ", ");
+    text += std::string(to_string(static_cast<SkipReason>(i))) + " " +
+            std::to_string(counts.skipped[i]);
+  }
+  if (counts.file_damaged) text += ", damaged: " + counts.file_warning;
+  return text;
+}
+
+ReplaySchedule make_schedule(const ReplayOptions& options, const CapturePlan& plan,
+                             ReplayResult& result) {
+  std::vector<uint64_t> timestamps;
+  timestamps.reserve(plan.datagrams.size());
+  for (const auto& d : plan.datagrams) timestamps.push_back(d.timestamp_ns);
+  const auto gap_max_ns = static_cast<uint64_t>(options.gap_max_s * 1e9);
+  Offsets offsets = build_offsets(timestamps, gap_max_ns);
+  result.gaps_clamped = offsets.gaps_clamped;
+  result.timestamps_backwards = offsets.backwards;
+  return ReplaySchedule(std::move(offsets.offsets_ns), options.max_rate ? 0.0 : options.speed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ReplayOptions options;
+  std::string error;
+  switch (parse_options(argc, argv, options, error)) {
+    case ParseOutcome::kHelp: std::fputs(usage_text().c_str(), stdout); return 0;
+    case ParseOutcome::kError: return fail(kExitUsage, error);
+    case ParseOutcome::kRun: break;
+  }
+  LoadOptions load;
+  load.filter = options.filter;
+  load.dst_port = options.dst_port;
+  load.flows_max = options.flows_max;
+  CapturePlan plan;
+  if (!load_capture(options.capture_path, load, plan, error)) {
+    // libpcap's own messages often start with the path already.
+    const bool has_path = error.rfind(options.capture_path, 0) == 0;
+    return fail(kExitUsage, has_path ? error : options.capture_path + ": " + error);
+  }
+  if (plan.counts.file_damaged)
+    std::fprintf(stderr, "shortline-replay: warning: %s is damaged after %llu records (%s); "
+                 "replaying what came before\n", options.capture_path.c_str(),
+                 static_cast<unsigned long long>(plan.counts.records_read),
+                 plan.counts.file_warning.c_str());
+  std::fprintf(stderr, "shortline-replay: selection: %s\n", plan.selection.c_str());
+  if (plan.datagrams.empty())
+    return fail(kExitUsage, options.capture_path + ": no UDP datagrams to replay (" +
+                                std::to_string(plan.counts.records_read) + " records read" +
+                                skip_text(plan.counts) + ")");
+  ReplayResult result;
+  const ReplaySchedule schedule = make_schedule(options, plan, result);
+  if (!ensure_fd_limit(plan.flows.flow_count()))
+    return fail(kExitRuntime, "the open-file limit is too low for " +
+                                  std::to_string(plan.flows.flow_count()) +
+                                  " flow sockets; lower --flows-max or raise ulimit -n");
+  FlowSockets sockets;
+  if (!sockets.open(plan.flows.flow_count(), options.target, error))
+    return fail(kExitRuntime, error);
+  install_signal_handlers();
+  EngineConfig config;
+  config.loops_max = options.loops;
+  config.duration_ns = static_cast<uint64_t>(options.duration_s * 1e9);
+  config.timeout_ms = options.timeout_ms;
+  config.batch_max = options.batch_max;
+  config.progress = options.progress == 1 || (options.progress < 0 && isatty(STDERR_FILENO));
+  config.stop = &g_stop;
+  if (!run_replay(plan, schedule, sockets, config, result, error))
+    return fail(kExitRuntime, error);
+  const std::string summary =
+      options.json ? format_json(options, plan, result) : format_text(options, plan, result);
+  std::fputs(summary.c_str(), stdout);
+  return 0;
+}

@@ -1,0 +1,189 @@
+// Histogram arithmetic and the replay summary (text for people, JSON for machines).
+#include "tools/replay/replay_stats.h"
+
+#include <algorithm>
+#include <bit>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+
+namespace shortline::replay {
+
+size_t LogHistogram::bucket_of(uint64_t value) {
+  if (value < 64) return static_cast<size_t>(value);
+  const int msb = 63 - std::countl_zero(value);  // 6..63
+  const int shift = msb - 5;
+  const uint64_t top = value >> shift;  // 32..63
+  return 64 + static_cast<size_t>(msb - 6) * 32 + static_cast<size_t>(top - 32);
+}
+
+uint64_t LogHistogram::bucket_low(size_t bucket) {
+  if (bucket < 64) return bucket;
+  const size_t j = bucket - 64;
+  const int shift = static_cast<int>(j / 32) + 1;
+  return (static_cast<uint64_t>(j % 32) + 32) << shift;
+}
+
+uint64_t LogHistogram::bucket_high(size_t bucket) {
+  if (bucket < 64) return bucket;
+  const int shift = static_cast<int>((bucket - 64) / 32) + 1;
+  return bucket_low(bucket) + ((uint64_t{1} << shift) - 1);
+}
+
+void LogHistogram::record(uint64_t value) {
+  ++buckets_[bucket_of(value)];
+  ++count_;
+  max_ = std::max(max_, value);
+  sum_ += static_cast<long double>(value);
+}
+
+double LogHistogram::mean() const {
+  return count_ == 0 ? 0.0 : static_cast<double>(sum_ / static_cast<long double>(count_));
+}
+
+uint64_t LogHistogram::percentile(double q) const {
+  if (count_ == 0) return 0;
+  const double clamped = std::clamp(q, 0.0, 1.0);
+  auto rank = static_cast<uint64_t>(clamped * static_cast<double>(count_) + 0.999999);
+  rank = std::clamp<uint64_t>(rank, 1, count_);
+  uint64_t seen = 0;
+  for (size_t b = 0; b < kBuckets; ++b) {
+    seen += buckets_[b];
+    if (seen >= rank) {
+      const uint64_t mid = bucket_low(b) + (bucket_high(b) - bucket_low(b)) / 2;
+      return std::min(mid, max_);
+    }
+  }
+  return max_;
+}
+
+const char* to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::kCompleted: return "completed";
+    case StopReason::kDuration: return "duration";
+    case StopReason::kInterrupted: return "interrupted";
+  }
+  return "unknown";
+}
+
+std::string json_quote(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof(buffer), "\\u%04x", static_cast<unsigned>(c));
+      out += buffer;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+namespace {
+
+// Derived numbers shared by both formats.
+struct Derived {
+  uint64_t loss = 0;
+  double loss_pct = 0;
+  double send_s = 0;
+  double achieved_pps = 0;
+};
+
+Derived derive(const ReplayResult& r) {
+  Derived d;
+  d.loss = r.sent > r.replies ? r.sent - r.replies : 0;
+  d.loss_pct = r.sent == 0 ? 0.0 : 100.0 * static_cast<double>(d.loss) / static_cast<double>(r.sent);
+  d.send_s = static_cast<double>(r.send_elapsed_ns) / 1e9;
+  // Intervals over time, as the intended rate counts them: n sends span n - 1 intervals.
+  d.achieved_pps = d.send_s > 0 && r.sent > 1 ? static_cast<double>(r.sent - 1) / d.send_s : 0.0;
+  return d;
+}
+
+double ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+double us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+__attribute__((format(printf, 1, 2))) std::string line(const char* format, ...) {
+  char buffer[512];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(buffer, sizeof(buffer), format, args);
+  va_end(args);
+  return buffer;
+}
+
+}  // namespace
+
+std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const ReplayResult& r) {
+  const CaptureCounts& c = plan.counts;
+  const Derived d = derive(r);
+  auto skip = [&c](SkipReason s) { return c.skipped[static_cast<size_t>(s)]; };
+  std::string out = "shortline-replay: " + o.capture_path + " (" + plan.link_type_name +
+                    ") -> " + o.target_text + "\n";
+  out += "  selection: " + plan.selection + "\n";
+  out += line("  capture:   read %" PRIu64 ", udp %" PRIu64 ", selected %" PRIu64
+              "; skipped not_udp %" PRIu64 ", fragment %" PRIu64 ", truncated %" PRIu64
+              ", malformed %" PRIu64 ", filtered %" PRIu64 "\n",
+              c.records_read, c.udp_datagrams, c.selected, skip(SkipReason::kNotUdp),
+              skip(SkipReason::kFragment), skip(SkipReason::kTruncated),
+              skip(SkipReason::kMalformed), skip(SkipReason::kFiltered));
+  if (c.file_damaged) out += "  warning:   capture damaged, read stopped: " + c.file_warning + "\n";
+  out += line("  flows:     %u sockets for %" PRIu64 " sources (%" PRIu64 " folded)\n",
+              plan.flows.flow_count(), plan.flows.distinct_sources(), plan.flows.folded_sources());
+  out += line("  sent:      %" PRIu64 " in %.3f s (%" PRIu64 " loops, %s), %.1f pps achieved",
+              r.sent, d.send_s, r.loops_started, to_string(r.stop), d.achieved_pps);
+  out += o.max_rate ? std::string(" at max rate") : line(", %.1f pps intended", r.intended_rate_pps);
+  out += line("; send errors %" PRIu64 "\n", r.send_errors);
+  out += line("  replies:   %" PRIu64 ", loss %" PRIu64 " (%.2f%%), unmatched %" PRIu64 "\n",
+              r.replies, d.loss, d.loss_pct, r.unmatched_replies);
+  if (r.latency_ns.count() == 0) out += "  latency:   no replies\n";
+  else out += line("  latency:   p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, max %.3f ms\n",
+                   ms(r.latency_ns.percentile(0.5)), ms(r.latency_ns.percentile(0.99)),
+                   ms(r.latency_ns.percentile(0.999)), ms(r.latency_ns.max()));
+  if (!o.max_rate)
+    out += line("  schedule:  lateness mean %.3f ms, p99 %.3f ms, max %.3f ms; gaps clamped %"
+                PRIu64 ", timestamps backwards %" PRIu64 "\n",
+                r.lateness_ns.mean() / 1e6, ms(r.lateness_ns.percentile(0.99)),
+                ms(r.lateness_ns.max()), r.gaps_clamped, r.timestamps_backwards);
+  return out;
+}
+
+std::string format_json(const ReplayOptions& o, const CapturePlan& plan, const ReplayResult& r) {
+  const CaptureCounts& c = plan.counts;
+  const Derived d = derive(r);
+  std::string out = "{\"capture\":" + json_quote(o.capture_path) +
+                    ",\"link_type\":" + json_quote(plan.link_type_name) +
+                    ",\"target\":" + json_quote(o.target_text) +
+                    ",\"selection\":" + json_quote(plan.selection) +
+                    line(",\"dst_port\":%d", plan.dst_port);
+  out += line(",\"read\":%" PRIu64 ",\"udp\":%" PRIu64 ",\"selected\":%" PRIu64 ",\"skipped\":{",
+              c.records_read, c.udp_datagrams, c.selected);
+  for (size_t i = 0; i < c.skipped.size(); ++i)
+    out += line("%s\"%s\":%" PRIu64, i == 0 ? "" : ",", to_string(static_cast<SkipReason>(i)),
+                c.skipped[i]);
+  out += line("},\"capture_damaged\":%s", c.file_damaged ? "true" : "false");
+  if (c.file_damaged) out += ",\"capture_warning\":" + json_quote(c.file_warning);
+  out += line(",\"flows\":%u,\"sources\":%" PRIu64 ",\"sources_folded\":%" PRIu64,
+              plan.flows.flow_count(), plan.flows.distinct_sources(), plan.flows.folded_sources());
+  out += line(",\"sent\":%" PRIu64 ",\"send_errors\":%" PRIu64 ",\"send_calls\":%" PRIu64
+              ",\"loops\":%" PRIu64 ",\"stop\":\"%s\"",
+              r.sent, r.send_errors, r.send_calls, r.loops_started, to_string(r.stop));
+  out += line(",\"replies\":%" PRIu64 ",\"unmatched_replies\":%" PRIu64 ",\"loss\":%" PRIu64
+              ",\"loss_pct\":%.4f", r.replies, r.unmatched_replies, d.loss, d.loss_pct);
+  out += line(",\"send_seconds\":%.6f,\"achieved_pps\":%.1f,\"intended_pps\":%.1f,\"max_rate\":%s",
+              d.send_s, d.achieved_pps, r.intended_rate_pps, o.max_rate ? "true" : "false");
+  out += line(",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
+              us(r.latency_ns.percentile(0.5)), us(r.latency_ns.percentile(0.99)),
+              us(r.latency_ns.percentile(0.999)), us(r.latency_ns.max()));
+  out += line(",\"lateness_us\":{\"mean\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
+              r.lateness_ns.mean() / 1e3, us(r.lateness_ns.percentile(0.99)),
+              us(r.lateness_ns.max()));
+  out += line(",\"gaps_clamped\":%" PRIu64 ",\"timestamps_backwards\":%" PRIu64 "}\n",
+              r.gaps_clamped, r.timestamps_backwards);
+  return out;
+}
+
+}  // namespace shortline::replay

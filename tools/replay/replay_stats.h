@@ -1,0 +1,68 @@
+// What a replay measured (sends, replies, latency and schedule lateness histograms) and the
+// end-of-run summary as text or JSON.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "tools/replay/capture_reader.h"
+#include "tools/replay/replay_options.h"
+
+namespace shortline::replay {
+
+// Log-linear histogram of nanosecond values: 32 sub-buckets per power of two (error <= 3%),
+// fixed size, no allocation when recording.
+class LogHistogram {
+ public:
+  static constexpr size_t kBuckets = 64 + 58 * 32;
+
+  void record(uint64_t value);
+  [[nodiscard]] uint64_t count() const { return count_; }
+  [[nodiscard]] uint64_t max() const { return max_; }
+  [[nodiscard]] double mean() const;
+  // The value below which a fraction q (0..1) of the samples fall; 0 when empty.
+  [[nodiscard]] uint64_t percentile(double q) const;
+
+  [[nodiscard]] static size_t bucket_of(uint64_t value);
+  [[nodiscard]] static uint64_t bucket_low(size_t bucket);
+  [[nodiscard]] static uint64_t bucket_high(size_t bucket);
+
+ private:
+  std::array<uint64_t, kBuckets> buckets_{};
+  uint64_t count_ = 0;
+  uint64_t max_ = 0;
+  long double sum_ = 0;
+};
+
+enum class StopReason : uint8_t { kCompleted, kDuration, kInterrupted };
+
+struct ReplayResult {
+  uint64_t sent = 0;
+  uint64_t send_errors = 0;       // datagrams the kernel refused (e.g. ECONNREFUSED)
+  uint64_t send_calls = 0;        // sendmmsg calls
+  uint64_t replies = 0;           // replies matched to a request of the same flow
+  uint64_t unmatched_replies = 0; // replies with no request outstanding on their flow
+  uint64_t loops_started = 0;
+  uint64_t send_elapsed_ns = 0;   // start to the last send
+  uint64_t total_elapsed_ns = 0;  // start to the end of the reply wait
+  uint64_t gaps_clamped = 0;
+  uint64_t timestamps_backwards = 0;
+  double intended_rate_pps = 0;
+  StopReason stop = StopReason::kCompleted;
+  LogHistogram latency_ns;        // request sent → reply received, FIFO-matched per flow
+  LogHistogram lateness_ns;       // actual send time − scheduled send time
+};
+
+[[nodiscard]] const char* to_string(StopReason reason);
+
+// The summary: capture counts, selection, sends, replies, loss, latency, rates, lateness.
+[[nodiscard]] std::string format_text(const ReplayOptions& options, const CapturePlan& plan,
+                                      const ReplayResult& result);
+[[nodiscard]] std::string format_json(const ReplayOptions& options, const CapturePlan& plan,
+                                      const ReplayResult& result);
+// JSON string literal with quotes and escapes.
+[[nodiscard]] std::string json_quote(const std::string& text);
+
+}  // namespace shortline::replay
