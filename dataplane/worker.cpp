@@ -64,7 +64,8 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, ServerTable& table, W
       responses_(config.responses_per_request),
       completions_(std::make_unique<Completion[]>(config.batch_size_max)),
       requests_(std::make_unique<Request[]>(config.batch_size_max)),
-      send_states_(std::make_unique<SendState[]>(config.buffers_per_worker)),
+      send_states_(std::make_unique<SendState[]>(config.buffers_per_worker + kEmptyReplySlots)),
+      empty_free_(std::make_unique<uint32_t[]>(kEmptyReplySlots)),
       rearm_(std::make_unique<Rearm[]>(sessions_.capacity())) {}
 
 Worker::~Worker() { close_all_sessions(); }
@@ -79,7 +80,9 @@ std::error_code Worker::init(int listen_fd) {
     return ec;
   listen_header_.msg_namelen = kNameBytes;
   listen_header_.msg_controllen = kControlBytes;
-  for (uint32_t b = 0; b < config_.buffers_per_worker; ++b) {
+  for (uint32_t e = 0; e < kEmptyReplySlots; ++e)
+    empty_free_[empty_free_count_++] = config_.buffers_per_worker + e;
+  for (uint32_t b = 0; b < config_.buffers_per_worker + kEmptyReplySlots; ++b) {
     SendState& state = send_states_[b];
     state = SendState{};
     state.header.msg_iov = &state.vector;
@@ -153,14 +156,16 @@ void Worker::on_listen_receive(const Completion& completion) {
     return;
   }
   note_kernel_drops(out);
-  if ((out->flags & MSG_TRUNC) != 0) [[unlikely]] {
+  const uint32_t length = io_uring_recvmsg_payload_length(out, completion.result, &listen_header_);
+  // The buffer is rounded up, so a datagram slightly over the limit fits without MSG_TRUNC.
+  if ((out->flags & MSG_TRUNC) != 0 || length > config_.max_datagram_bytes) [[unlikely]] {
     drop_request(bid, Counter::drop_datagram_oversize);
     return;
   }
   assert(request_count_ < config_.batch_size_max);
   requests_[request_count_++] = {
       bid,
-      io_uring_recvmsg_payload_length(out, completion.result, &listen_header_),
+      length,
       static_cast<const uint8_t*>(io_uring_recvmsg_payload(out, &listen_header_)),
       static_cast<const sockaddr*>(io_uring_recvmsg_name(out)),
       static_cast<socklen_t>(std::min<uint32_t>(out->namelen, kNameBytes))};
@@ -329,7 +334,12 @@ void Worker::on_upstream_receive(const Completion& completion) {
     }
     return;  // ENOBUFS and the rest: the receive is re-armed after buffers return
   }
-  if (!completion.has_buffer()) return;
+  if (!completion.has_buffer()) {
+    // A zero-length datagram ends a multishot recv with result 0 and no buffer (the
+    // kernel reads it as end of stream); for UDP it is a real, empty reply.
+    if (completion.result == 0) forward_empty_reply(data.index);
+    return;
+  }
   const uint16_t bid = completion.buffer_id();
   stats_.add(Counter::replies_received);
   if (static_cast<uint32_t>(completion.result) > config_.max_datagram_bytes) [[unlikely]] {
@@ -337,16 +347,40 @@ void Worker::on_upstream_receive(const Completion& completion) {
     return;
   }
   reply_arrived(data.index);
-  SendState& state = send_states_[bid];
+  send_reply(bid, data.index, buffers_.buffer(bid), static_cast<uint32_t>(completion.result));
+}
+
+void Worker::forward_empty_reply(uint32_t session_index) {
+  stats_.add(Counter::replies_received);
+  if (empty_free_count_ == 0) [[unlikely]] {
+    stats_.add(Counter::drop_client_send);
+    return;
+  }
+  reply_arrived(session_index);
+  send_reply(empty_free_[--empty_free_count_], session_index, nullptr, 0);
+}
+
+// state_index is a buffer id, or an index past the buffers for an empty reply.
+void Worker::send_reply(uint32_t state_index, uint32_t session_index, void* data,
+                        uint32_t length) {
+  const Session& session = sessions_.at(session_index);
+  SendState& state = send_states_[state_index];
   std::memcpy(&state.name, &session.client.storage, sizeof(state.name));
   state.header.msg_namelen = session.client.length;
-  state.vector.iov_base = buffers_.buffer(bid);
-  state.vector.iov_len = static_cast<std::size_t>(completion.result);
-  state.session = data.index;
+  state.vector.iov_base = data;
+  state.vector.iov_len = length;
+  state.session = session_index;
   state.session_generation = session.generation;
-  if (!ring_.sendmsg(listen_fd_, &state.header, UserData{OpKind::client_send, 0, bid}.encode()))
-      [[unlikely]]
-    drop_request(bid, Counter::drop_client_send);
+  if (!ring_.sendmsg(listen_fd_, &state.header,
+                     UserData{OpKind::client_send, 0, state_index}.encode())) [[unlikely]] {
+    stats_.add(Counter::drop_client_send);
+    release_send_state(state_index);
+  }
+}
+
+void Worker::release_send_state(uint32_t state_index) {
+  if (state_index < config_.buffers_per_worker) buffers_.recycle(static_cast<uint16_t>(state_index));
+  else empty_free_[empty_free_count_++] = state_index;
 }
 
 void Worker::reply_arrived(uint32_t index) {
@@ -365,8 +399,8 @@ void Worker::reply_arrived(uint32_t index) {
 }
 
 void Worker::on_send_done(const Completion& completion, bool to_upstream) {
-  const uint16_t bid = static_cast<uint16_t>(UserData::decode(completion.user_data).index);
-  buffers_.recycle(bid);
+  const uint32_t bid = UserData::decode(completion.user_data).index;
+  release_send_state(bid);
   if (completion.result >= 0) [[likely]] {
     if (!to_upstream) stats_.add(Counter::replies_forwarded);
     return;

@@ -62,6 +62,9 @@ class Worker {
   void close_session(uint32_t index, Counter reason);
   void time_out_requests(uint32_t index);
   void reply_arrived(uint32_t index);
+  void forward_empty_reply(uint32_t session_index);
+  void send_reply(uint32_t state_index, uint32_t session_index, void* data, uint32_t length);
+  void release_send_state(uint32_t state_index);
   void run_timers(uint64_t now_ns);
   void rearm_receives();
   void arm_listen();
@@ -91,7 +94,11 @@ class Worker {
   std::unique_ptr<Completion[]> completions_;
   std::unique_ptr<Request[]> requests_;
   uint32_t request_count_ = 0;
-  std::unique_ptr<SendState[]> send_states_;
+  // Send states for replies without a buffer (empty datagrams), past the buffer ids.
+  static constexpr uint32_t kEmptyReplySlots = 64;
+  std::unique_ptr<SendState[]> send_states_;  // indexed by buffer id
+  std::unique_ptr<uint32_t[]> empty_free_;
+  uint32_t empty_free_count_ = 0;
   struct Rearm {
     uint32_t session;
     uint32_t generation;
