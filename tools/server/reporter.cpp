@@ -108,15 +108,29 @@ void Reporter::send_all() {
   if (config_.key) sign = wire::SignOptions{&*config_.key, {config_.server_id, ++auth_sequence_}};
   const std::size_t size = wire::encode(report, buffer, sign);
   if (size == 0) return;  // unreachable: the buffer fits the largest report
+  // A connected UDP socket reports an ICMP port-unreachable on the next send, so with no
+  // balancer listening sends alternate between failing and "succeeding"; only a run of
+  // successes counts as recovered.
+  constexpr uint32_t kRecoveredAfterSends = 3;
   for (auto& target : targets_) {
     const bool sent = ::send(target.fd, buffer.data(), size, MSG_DONTWAIT) ==
                       static_cast<ssize_t>(size);
-    if (sent) sent_.fetch_add(1, std::memory_order_relaxed);
-    if (sent == !target.failing) continue;
-    target.failing = !sent;
-    log_.write(sent ? "reports to " + target.address.to_string() + " flowing again"
-                    : "report to " + target.address.to_string() + " failed: " +
-                          std::strerror(errno) + " (logged once until it recovers)");
+    if (!sent) {
+      target.successes = 0;
+      if (!target.failing) {
+        target.failing = true;
+        log_.write(std::string("report to ").append(target.address.to_string())
+                       .append(" failed: ").append(std::strerror(errno))
+                       .append(" (logged once until it recovers)"));
+      }
+      continue;
+    }
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    if (target.failing && ++target.successes >= kRecoveredAfterSends) {
+      target.failing = false;
+      log_.write(std::string("reports to ").append(target.address.to_string())
+                     .append(" flowing again"));
+    }
   }
 }
 

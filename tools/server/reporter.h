@@ -55,6 +55,7 @@ class Reporter {
     NetAddress address;
     int fd = -1;
     bool failing = false;  // logged once per failure streak, not per report
+    uint32_t successes = 0;  // consecutive sends since the last failure
   };
   void run();
   void send_all();  // caller holds send_mutex_
