@@ -1,9 +1,467 @@
-// Placeholder until the config loader lands (being written now); returns an error.
+// Loads config.json into Config: the seed's keys (numbers may be written as strings) and the
+// load_balancer keys of the data plane. The first bad value becomes a one-line error.
 #include "control/config.h"
 
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 namespace shortline {
-ConfigResult parse_config(std::string_view) { return {std::nullopt, "config: loader not built yet"}; }
-ConfigResult load_config_file(const std::string&) { return {std::nullopt, "config: loader not built yet"}; }
-std::optional<Policy> parse_policy(std::string_view) { return std::nullopt; }
-std::optional<Affinity> parse_affinity(std::string_view) { return std::nullopt; }
+namespace {
+
+using Json = nlohmann::json;
+
+// Thrown inside the loader only and turned into ConfigResult.error by parse_config. Loading
+// runs once at start-up, and unwinding keeps every field reader a single line.
+struct ConfigError {
+  std::string message;
+};
+
+constexpr size_t kShownCharsMax = 64;        // of a string value quoted in an error
+constexpr size_t kParseErrorCharsMax = 200;  // of the JSON parser's own message
+constexpr size_t kFileBytesMax = 16u << 20;  // a config file is a few KiB; refuse the absurd
+constexpr uint32_t kBackendWeightMax = 1000;
+
+// Escapes control and non-ASCII bytes (and, inside quotes, '"' and '\') so that an error
+// stays one printable line whatever the input held.
+std::string printable(std::string_view text, size_t chars_max, bool quoting) {
+  std::string out;
+  for (const char c : text.substr(0, chars_max)) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (quoting && (c == '"' || c == '\\')) {
+      out.append(1, '\\').append(1, c);
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      std::array<char, 8> hex{};
+      std::snprintf(hex.data(), hex.size(), "\\x%02x", static_cast<unsigned>(byte));
+      out.append(hex.data());
+    } else {
+      out.append(1, c);
+    }
+  }
+  if (text.size() > chars_max) out.append("...");
+  return out;
+}
+
+std::string in_quotes(std::string_view text) {
+  std::string out("\"");
+  out.append(printable(text, kShownCharsMax, true)).append("\"");
+  return out;
+}
+
+// A value as an error shows it. Containers are named, never dumped: dumping recurses, and
+// hostile input can nest a hundred thousand levels deep.
+std::string shown(const Json& value) {
+  if (value.is_string()) return in_quotes(value.get_ref<const std::string&>());
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  return value.dump();  // number, boolean or null: short and flat
+}
+
+[[noreturn]] void fail(std::string_view path, std::string_view value_shown,
+                       std::string_view allowed) {
+  std::string message("config: ");
+  message.append(path).append(": ").append(value_shown);
+  message.append(" is not allowed: expected ").append(allowed);
+  throw ConfigError{std::move(message)};
+}
+
+std::string integer_range(uint64_t min, uint64_t max) {
+  std::string text("an integer from ");
+  text.append(std::to_string(min)).append(" to ").append(std::to_string(max));
+  return text;
+}
+
+// Whole decimal text only: no sign, no spaces, no exponent.
+std::optional<uint64_t> parse_decimal(std::string_view text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
+std::optional<double> parse_real(std::string_view text) {
+  double value = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+uint64_t read_integer(const Json& value, std::string_view path, uint64_t min, uint64_t max) {
+  std::optional<uint64_t> number;
+  if (value.is_number_unsigned()) number = value.get<uint64_t>();
+  if (value.is_string()) number = parse_decimal(value.get_ref<const std::string&>());
+  if (!number || *number < min || *number > max) fail(path, shown(value), integer_range(min, max));
+  return *number;
+}
+
+// A real number above min and at most max (no key here takes a zero or negative number).
+double read_real(const Json& value, std::string_view path, double min, double max,
+                 std::string_view allowed) {
+  std::optional<double> number;
+  if (value.is_number()) number = value.get<double>();
+  if (value.is_string()) number = parse_real(value.get_ref<const std::string&>());
+  if (!number || !(*number > min && *number <= max)) fail(path, shown(value), allowed);
+  return *number;
+}
+
+bool read_bool(const Json& value, std::string_view path) {
+  if (value.is_boolean()) return value.get<bool>();
+  if (value == "true") return true;
+  if (value == "false") return false;
+  fail(path, shown(value), "true or false");
+}
+
+const std::string& read_string(const Json& value, std::string_view path, std::string_view allowed) {
+  if (!value.is_string()) fail(path, shown(value), allowed);
+  return value.get_ref<const std::string&>();
+}
+
+// One JSON object of the config: its key path and the keys it may hold. Construction
+// rejects a non-object and any unknown key, so readers only look keys up.
+class Section {
+ public:
+  Section(const Json& value, std::string path, std::span<const std::string_view> keys)
+      : value_(value), path_(std::move(path)) {
+    if (!value_.is_object()) fail(path_, shown(value_), "an object");
+    for (const auto& item : value_.items()) {
+      if (is_allowed(item.key(), keys)) continue;
+      std::string message("config: ");
+      message.append(path_of(printable(item.key(), kShownCharsMax, false)));
+      message.append(": unknown key (allowed: ");
+      for (size_t i = 0; i < keys.size(); ++i) message.append(i ? ", " : "").append(keys[i]);
+      throw ConfigError{message.append(")")};
+    }
+  }
+
+  [[nodiscard]] const Json* find(std::string_view key) const {
+    const auto it = value_.find(key);
+    return it == value_.end() ? nullptr : &*it;
+  }
+  [[nodiscard]] std::string path_of(std::string_view key) const {
+    return path_.empty() ? std::string(key) : std::string(path_).append(".").append(key);
+  }
+
+  template <typename T>
+  void integer(std::string_view key, T& field, uint64_t min, uint64_t max) const {
+    static_assert(std::is_unsigned_v<T>);
+    if (max > std::numeric_limits<T>::max()) throw ConfigError{"config: range exceeds type"};
+    if (const Json* value = find(key))
+      field = static_cast<T>(read_integer(*value, path_of(key), min, max));
+  }
+  void port(std::string_view key, uint16_t& field) const { integer(key, field, 1, 65535); }
+  void boolean(std::string_view key, bool& field) const {
+    if (const Json* value = find(key)) field = read_bool(*value, path_of(key));
+  }
+  void real(std::string_view key, double& field, double min, double max,
+            std::string_view allowed) const {
+    if (const Json* value = find(key)) field = read_real(*value, path_of(key), min, max, allowed);
+  }
+
+ private:
+  static bool is_allowed(const std::string& key, std::span<const std::string_view> keys) {
+    for (const auto allowed : keys)
+      if (key == allowed) return true;
+    return false;
+  }
+
+  const Json& value_;
+  std::string path_;
+};
+
+constexpr std::string_view kTopKeys[] = {"server", "client", "load_balancer", "controller"};
+constexpr std::string_view kServerKeys[] = {"count", "port_range_start", "port_range_end",
+                                            "start_id", "queue_update_interval"};
+constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_range_end",
+                                            "start_id"};
+constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
+                                                  "client_side_port",
+                                                  "server_scaling_threshold",
+                                                  "listen_address",
+                                                  "workers",
+                                                  "pin_workers",
+                                                  "policy",
+                                                  "affinity",
+                                                  "responses_per_request",
+                                                  "request_timeout_ms",
+                                                  "session_idle_timeout_ms",
+                                                  "max_sessions",
+                                                  "max_servers",
+                                                  "max_datagram_bytes",
+                                                  "buffers_per_worker",
+                                                  "batch_size_max",
+                                                  "drain_timeout_ms",
+                                                  "udp_gro",
+                                                  "backends"};
+constexpr std::string_view kControllerKeys[] = {"port"};
+constexpr std::string_view kBackendKeys[] = {"address", "weight"};
+
+constexpr uint32_t kServerCountMax = 1024;
+constexpr uint32_t kClientCountMax = 10000;
+constexpr uint32_t kRequestTimeoutMsMax = 3'600'000;       // an hour
+constexpr uint32_t kSessionIdleTimeoutMsMax = 86'400'000;  // a day
+constexpr uint32_t kDrainTimeoutMsMax = 600'000;           // ten minutes
+constexpr uint32_t kBuffersPerWorkerMin = 64;
+constexpr double kQueueUpdateIntervalSMax = 86'400;
+constexpr double kScalingThresholdMax = 1'000'000;
+
+void check_port_range(const Section& section, uint16_t start, uint16_t end) {
+  if (start <= end) return;
+  std::string allowed("a port from ");
+  allowed.append(section.path_of("port_range_start")).append(" (");
+  allowed.append(std::to_string(start)).append(") to 65535");
+  fail(section.path_of("port_range_end"), std::to_string(end), allowed);
+}
+
+void read_server(const Json& value, ServerPoolConfig& server) {
+  const Section section(value, "server", kServerKeys);
+  section.integer("count", server.count, 0, kServerCountMax);
+  section.port("port_range_start", server.port_range_start);
+  section.port("port_range_end", server.port_range_end);
+  section.integer("start_id", server.start_id, 0, std::numeric_limits<uint32_t>::max());
+  section.real("queue_update_interval", server.queue_update_interval_s, 0, kQueueUpdateIntervalSMax,
+               "a number of seconds above 0, at most 86400");
+  check_port_range(section, server.port_range_start, server.port_range_end);
+}
+
+void read_client(const Json& value, ClientPoolConfig& client) {
+  const Section section(value, "client", kClientKeys);
+  section.integer("count", client.count, 0, kClientCountMax);
+  section.port("port_range_start", client.port_range_start);
+  section.port("port_range_end", client.port_range_end);
+  section.integer("start_id", client.start_id, 0, std::numeric_limits<uint32_t>::max());
+  check_port_range(section, client.port_range_start, client.port_range_end);
+}
+
+void read_controller(const Json& value, ControllerConfig& controller) {
+  const Section section(value, "controller", kControllerKeys);
+  section.port("port", controller.port);
+}
+
+// "1.2.3.4" or "::1" (brackets optional) plus a port, as NetAddress parses it.
+std::optional<NetAddress> compose_address(std::string_view host, uint16_t port) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  std::string text;
+  if (host.find(':') != std::string_view::npos) {
+    text.append("[").append(host).append("]");
+  } else {
+    text.append(host);
+  }
+  text.append(":").append(std::to_string(port));
+  return NetAddress::parse(text);
+}
+
+constexpr std::string_view kAddressAllowed =
+    "HOST:PORT with HOST an IPv4 literal, a bracketed IPv6 literal or localhost, and PORT from "
+    "1 to 65535";
+constexpr std::string_view kBackendAllowed =
+    "\"HOST:PORT\" or {\"address\": \"HOST:PORT\", \"weight\": N}";
+
+NetAddress read_backend_address(const Json& value, std::string_view path) {
+  const auto address = NetAddress::parse(read_string(value, path, kAddressAllowed));
+  if (!address || address->port() == 0) fail(path, shown(value), kAddressAllowed);
+  return *address;
+}
+
+BackendSpec read_backend(const Json& entry, const std::string& path) {
+  BackendSpec spec;
+  if (entry.is_string()) {
+    spec.address = read_backend_address(entry, path);
+    return spec;
+  }
+  if (!entry.is_object()) fail(path, shown(entry), kBackendAllowed);
+  const Section section(entry, path, kBackendKeys);
+  const Json* address = section.find("address");
+  if (address == nullptr) fail(path, "an object without \"address\"", kBackendAllowed);
+  spec.address = read_backend_address(*address, section.path_of("address"));
+  section.integer("weight", spec.weight, 1, kBackendWeightMax);
+  return spec;
+}
+
+struct AddressHash {
+  size_t operator()(const NetAddress& address) const { return address.hash(); }
+};
+
+std::vector<BackendSpec> read_backends(const Json& value, const std::string& path) {
+  if (!value.is_array())
+    fail(path, shown(value), std::string("an array of ").append(kBackendAllowed));
+  if (value.size() > DataplaneConfig::kServersMax)
+    fail(path, std::to_string(value.size()).append(" entries"), "at most 65536 entries");
+  std::vector<BackendSpec> backends;
+  backends.reserve(value.size());
+  std::unordered_map<NetAddress, size_t, AddressHash> seen;  // address -> first index
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string entry_path =
+        std::string(path).append("[").append(std::to_string(i)).append("]");
+    backends.push_back(read_backend(value[i], entry_path));
+    const auto [it, inserted] = seen.emplace(backends.back().address, i);
+    if (!inserted) {
+      std::string allowed("each address once (it is also ");
+      allowed.append(path).append("[").append(std::to_string(it->second)).append("])");
+      fail(entry_path, in_quotes(backends.back().address.to_string()), allowed);
+    }
+  }
+  return backends;
+}
+
+// The data plane's keys, each onto its DataplaneConfig field with the same limit it asserts.
+void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
+  using Limits = DataplaneConfig;
+  section.integer("workers", dataplane.workers, 0, Limits::kWorkersMax);
+  section.boolean("pin_workers", dataplane.pin_workers);
+  section.integer("responses_per_request", dataplane.responses_per_request, 0,
+                  Limits::kResponsesPerRequestMax);
+  section.integer("request_timeout_ms", dataplane.request_timeout_ms, 1, kRequestTimeoutMsMax);
+  section.integer("session_idle_timeout_ms", dataplane.session_idle_timeout_ms, 1,
+                  kSessionIdleTimeoutMsMax);
+  section.integer("max_sessions", dataplane.max_sessions, 1, Limits::kSessionsMax);
+  section.integer("max_servers", dataplane.max_servers, 1, Limits::kServersMax);
+  section.integer("max_datagram_bytes", dataplane.max_datagram_bytes, 1, Limits::kDatagramBytesMax);
+  section.integer("batch_size_max", dataplane.batch_size_max, 1, Limits::kBatchSizeMax);
+  section.integer("drain_timeout_ms", dataplane.drain_timeout_ms, 0, kDrainTimeoutMsMax);
+  section.boolean("udp_gro", dataplane.udp_gro);
+  // The provided-buffer ring needs a power of two entries.
+  if (const Json* value = section.find("buffers_per_worker")) {
+    const std::string path = section.path_of("buffers_per_worker");
+    const auto buffers = read_integer(*value, path, 0, Limits::kBuffersPerWorkerMax);
+    if (buffers < kBuffersPerWorkerMin || (buffers & (buffers - 1)) != 0)
+      fail(path, shown(*value), "a power of two from 64 to 32768");
+    dataplane.buffers_per_worker = static_cast<uint32_t>(buffers);
+  }
+}
+
+void read_names(const Section& section, DataplaneConfig& dataplane) {
+  if (const Json* value = section.find("policy")) {
+    constexpr std::string_view allowed =
+        "one of \"shortest-queue\", \"power-of-two\", \"round-robin\", \"random\"";
+    const auto policy = parse_policy(read_string(*value, section.path_of("policy"), allowed));
+    if (!policy) fail(section.path_of("policy"), shown(*value), allowed);
+    dataplane.policy = *policy;
+  }
+  if (const Json* value = section.find("affinity")) {
+    constexpr std::string_view allowed = "one of \"packet\", \"flow\"";
+    const auto affinity = parse_affinity(read_string(*value, section.path_of("affinity"), allowed));
+    if (!affinity) fail(section.path_of("affinity"), shown(*value), allowed);
+    dataplane.affinity = *affinity;
+  }
+}
+
+void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
+  const Section section(value, "load_balancer", kLoadBalancerKeys);
+  section.port("server_side_port", balancer.server_side_port);
+  section.port("client_side_port", balancer.client_side_port);
+  section.real("server_scaling_threshold", balancer.server_scaling_threshold, 0,
+               kScalingThresholdMax, "a number above 0, at most 1000000");
+  if (const Json* host = section.find("listen_address")) {
+    const auto path = section.path_of("listen_address");
+    constexpr std::string_view allowed = "an IPv4 or IPv6 literal or \"localhost\"";
+    balancer.listen_address = read_string(*host, path, allowed);
+    if (!compose_address(balancer.listen_address, balancer.client_side_port))
+      fail(path, shown(*host), allowed);
+  }
+  read_dataplane(section, balancer.dataplane);
+  read_names(section, balancer.dataplane);
+  if (const Json* backends = section.find("backends"))
+    balancer.dataplane.backends = read_backends(*backends, section.path_of("backends"));
+  const auto& dataplane = balancer.dataplane;
+  if (dataplane.backends.size() > dataplane.max_servers) {
+    std::string allowed("at least the number of load_balancer.backends (");
+    allowed.append(std::to_string(dataplane.backends.size())).append(")");
+    fail(section.path_of("max_servers"), std::to_string(dataplane.max_servers), allowed);
+  }
+}
+
+Config read_config(const Json& document) {
+  if (!document.is_object()) fail("top level", shown(document), "an object");
+  const Section top(document, "", kTopKeys);
+  Config config;
+  if (const Json* value = top.find("server")) read_server(*value, config.server);
+  if (const Json* value = top.find("client")) read_client(*value, config.client);
+  if (const Json* value = top.find("load_balancer"))
+    read_load_balancer(*value, config.load_balancer);
+  if (const Json* value = top.find("controller")) read_controller(*value, config.controller);
+  // Always composed, so that defaults alone give a usable listen address.
+  auto& balancer = config.load_balancer;
+  const auto listen = compose_address(balancer.listen_address, balancer.client_side_port);
+  if (!listen) throw ConfigError{"config: load_balancer.listen_address: cannot be composed"};
+  balancer.dataplane.listen = *listen;
+  return config;
+}
+
+// The parser's message without its "[json.exception.parse_error.101] " tag.
+std::string parse_error_text(std::string_view what) {
+  const auto tag_end = what.find("] ");
+  if (what.starts_with("[json.exception.") && tag_end != std::string_view::npos)
+    what.remove_prefix(tag_end + 2);
+  return printable(what, kParseErrorCharsMax, false);
+}
+
+}  // namespace
+
+ConfigResult parse_config(std::string_view json_text) {
+  try {
+    const Json document = Json::parse(json_text.begin(), json_text.end());
+    return {read_config(document), {}};
+  } catch (const ConfigError& error) {
+    return {std::nullopt, error.message};
+  } catch (const Json::parse_error& error) {
+    return {std::nullopt,
+            std::string("config: invalid JSON: ").append(parse_error_text(error.what()))};
+  } catch (const std::exception& error) {  // out of memory, or a bug; never past this line
+    return {std::nullopt,
+            std::string("config: ").append(printable(error.what(), kParseErrorCharsMax, false))};
+  }
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  const auto cannot_read = [&path](std::string_view reason) {
+    std::string message("config: cannot read ");
+    message.append(printable(path, kParseErrorCharsMax, false)).append(": ").append(reason);
+    return ConfigResult{std::nullopt, message};
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                             &std::fclose);
+  if (!file) return cannot_read(std::generic_category().message(errno));
+  std::string text;
+  std::array<char, 64 * 1024> chunk{};
+  while (true) {
+    const size_t got = std::fread(chunk.data(), 1, chunk.size(), file.get());
+    text.append(chunk.data(), got);
+    if (text.size() > kFileBytesMax) return cannot_read("larger than 16 MiB");
+    if (got < chunk.size()) break;
+  }
+  if (std::ferror(file.get())) return cannot_read(std::generic_category().message(errno));
+  return parse_config(text);
+}
+
+std::optional<Policy> parse_policy(std::string_view name) {
+  for (const auto policy :
+       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random}) {
+    if (policy_name(policy) == name) return policy;
+  }
+  return std::nullopt;
+}
+
+std::optional<Affinity> parse_affinity(std::string_view name) {
+  for (const auto affinity : {Affinity::packet, Affinity::flow}) {
+    if (affinity_name(affinity) == name) return affinity;
+  }
+  return std::nullopt;
+}
+
 }  // namespace shortline

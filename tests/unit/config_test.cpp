@@ -1,0 +1,320 @@
+// Tests of the config loader: the seed's file, the repo's config.json, every new key, and
+// one test per kind of bad value, each checking that the error names key path and value.
+#include "control/config.h"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
+namespace shortline {
+namespace {
+
+constexpr std::string_view kSeedConfig = R"({
+  "server": {"count": "1", "port_range_start": "50000", "port_range_end": "51000",
+             "start_id": "0", "queue_update_interval": "10"},
+  "client": {"count": "10", "port_range_start": "51000", "port_range_end": "52000",
+             "start_id": "1000"},
+  "load_balancer": {"server_side_port": "54000", "client_side_port": "54001",
+                    "server_scaling_threshold": "5"},
+  "controller": {"port": "55000"}})";
+
+// Wraps one key and value in a load_balancer object.
+std::string balancer(std::string_view key, std::string_view value_json) {
+  std::string text(R"({"load_balancer": {")");
+  return text.append(key).append(R"(": )").append(value_json).append("}}");
+}
+
+Config must_parse(std::string_view text) {
+  ConfigResult result = parse_config(text);
+  EXPECT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_TRUE(result.error.empty());
+  return result.config.value_or(Config{});
+}
+
+// Asserts a failure whose one-line message starts with "config: " and holds every part.
+void expect_error(std::string_view text, std::initializer_list<std::string_view> parts) {
+  const ConfigResult result = parse_config(text);
+  EXPECT_FALSE(result.config.has_value()) << text;
+  EXPECT_TRUE(result.error.starts_with("config: ")) << result.error;
+  EXPECT_EQ(result.error.find('\n'), std::string::npos) << result.error;
+  for (const auto part : parts)
+    EXPECT_NE(result.error.find(part), std::string::npos)
+        << "missing '" << part << "' in: " << result.error;
+}
+
+TEST(ConfigTest, SeedFileLoadsWithItsValues) {
+  const Config config = must_parse(kSeedConfig);
+  EXPECT_EQ(config.server.count, 1u);
+  EXPECT_EQ(config.server.port_range_start, 50000);
+  EXPECT_EQ(config.server.port_range_end, 51000);
+  EXPECT_EQ(config.server.start_id, 0u);
+  EXPECT_DOUBLE_EQ(config.server.queue_update_interval_s, 10.0);
+  EXPECT_EQ(config.client.count, 10u);
+  EXPECT_EQ(config.client.port_range_start, 51000);
+  EXPECT_EQ(config.client.port_range_end, 52000);
+  EXPECT_EQ(config.client.start_id, 1000u);
+  EXPECT_EQ(config.load_balancer.server_side_port, 54000);
+  EXPECT_EQ(config.load_balancer.client_side_port, 54001);
+  EXPECT_DOUBLE_EQ(config.load_balancer.server_scaling_threshold, 5.0);
+  EXPECT_EQ(config.controller.port, 55000);
+  EXPECT_EQ(config.load_balancer.dataplane.listen.to_string(), "127.0.0.1:54001");
+}
+
+TEST(ConfigTest, RepoConfigJsonLoadsWithDefaults) {
+  const ConfigResult result = load_config_file(SHORTLINE_SOURCE_DIR "/config.json");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const DataplaneConfig& dataplane = result.config->load_balancer.dataplane;
+  const DataplaneConfig defaults;
+  EXPECT_EQ(dataplane.listen.to_string(), "127.0.0.1:54001");
+  EXPECT_EQ(dataplane.workers, defaults.workers);
+  EXPECT_EQ(dataplane.policy, defaults.policy);
+  EXPECT_EQ(dataplane.max_sessions, defaults.max_sessions);
+  EXPECT_EQ(dataplane.buffers_per_worker, defaults.buffers_per_worker);
+  EXPECT_TRUE(dataplane.backends.empty());
+  EXPECT_EQ(result.config->server.count, 1u);
+  EXPECT_EQ(result.config->controller.port, 55000);
+}
+
+TEST(ConfigTest, EmptyObjectGivesDefaults) {
+  const Config config = must_parse("{}");
+  EXPECT_EQ(config.load_balancer.listen_address, "127.0.0.1");
+  EXPECT_EQ(config.load_balancer.dataplane.listen.to_string(), "127.0.0.1:54001");
+  EXPECT_EQ(config.load_balancer.dataplane.max_datagram_bytes, 4096u);
+}
+
+TEST(ConfigTest, EveryNewKeyIsRead) {
+  const Config config = must_parse(R"({"load_balancer": {
+    "client_side_port": 6000, "listen_address": "::1", "workers": "4", "pin_workers": "true",
+    "policy": "power-of-two", "affinity": "flow", "responses_per_request": 0,
+    "request_timeout_ms": "250", "session_idle_timeout_ms": 60000, "max_sessions": 1024,
+    "max_servers": 8, "max_datagram_bytes": 1500, "buffers_per_worker": "256",
+    "batch_size_max": 32, "drain_timeout_ms": 0, "udp_gro": true,
+    "backends": ["127.0.0.1:5300", {"address": "[::1]:5301", "weight": "3"}]}})");
+  const DataplaneConfig& dataplane = config.load_balancer.dataplane;
+  EXPECT_EQ(dataplane.listen.to_string(), "[::1]:6000");
+  EXPECT_EQ(dataplane.listen.family(), AF_INET6);
+  EXPECT_EQ(dataplane.workers, 4u);
+  EXPECT_TRUE(dataplane.pin_workers);
+  EXPECT_EQ(dataplane.policy, Policy::power_of_two);
+  EXPECT_EQ(dataplane.affinity, Affinity::flow);
+  EXPECT_EQ(dataplane.responses_per_request, 0u);
+  EXPECT_EQ(dataplane.request_timeout_ms, 250u);
+  EXPECT_EQ(dataplane.session_idle_timeout_ms, 60000u);
+  EXPECT_EQ(dataplane.max_sessions, 1024u);
+  EXPECT_EQ(dataplane.max_servers, 8u);
+  EXPECT_EQ(dataplane.max_datagram_bytes, 1500u);
+  EXPECT_EQ(dataplane.buffers_per_worker, 256u);
+  EXPECT_EQ(dataplane.batch_size_max, 32u);
+  EXPECT_EQ(dataplane.drain_timeout_ms, 0u);
+  EXPECT_TRUE(dataplane.udp_gro);
+  ASSERT_EQ(dataplane.backends.size(), 2u);
+  EXPECT_EQ(dataplane.backends[0].address.to_string(), "127.0.0.1:5300");
+  EXPECT_EQ(dataplane.backends[0].weight, 1u);
+  EXPECT_EQ(dataplane.backends[1].address.to_string(), "[::1]:5301");
+  EXPECT_EQ(dataplane.backends[1].weight, 3u);
+}
+
+TEST(ConfigTest, ListenAddressForms) {
+  EXPECT_EQ(must_parse(balancer("listen_address", R"("localhost")"))
+                .load_balancer.dataplane.listen.to_string(),
+            "127.0.0.1:54001");
+  EXPECT_EQ(must_parse(balancer("listen_address", R"("[::]")"))
+                .load_balancer.dataplane.listen.to_string(),
+            "[::]:54001");
+  EXPECT_EQ(must_parse(balancer("listen_address", R"("0.0.0.0")"))
+                .load_balancer.dataplane.listen.to_string(),
+            "0.0.0.0:54001");
+}
+
+TEST(ConfigTest, FractionalQueueUpdateInterval) {
+  EXPECT_DOUBLE_EQ(
+      must_parse(R"({"server": {"queue_update_interval": "0.5"}})").server.queue_update_interval_s,
+      0.5);
+  EXPECT_DOUBLE_EQ(
+      must_parse(R"({"server": {"queue_update_interval": 0.25}})").server.queue_update_interval_s,
+      0.25);
+}
+
+TEST(ConfigTest, BoundaryValuesAreAccepted) {
+  EXPECT_EQ(must_parse(balancer("workers", "256")).load_balancer.dataplane.workers, 256u);
+  EXPECT_EQ(
+      must_parse(balancer("buffers_per_worker", "64")).load_balancer.dataplane.buffers_per_worker,
+      64u);
+  EXPECT_EQ(must_parse(balancer("buffers_per_worker", "32768"))
+                .load_balancer.dataplane.buffers_per_worker,
+            32768u);
+  EXPECT_EQ(must_parse(balancer("max_datagram_bytes", "65507"))
+                .load_balancer.dataplane.max_datagram_bytes,
+            65507u);
+  EXPECT_EQ(must_parse(R"({"controller": {"port": 65535}})").controller.port, 65535);
+  EXPECT_EQ(must_parse(R"({"server": {"count": 0}})").server.count, 0u);
+}
+
+TEST(ConfigTest, ErrorMessageHasTheDocumentedShape) {
+  const ConfigResult result = parse_config(balancer("workers", R"("abc")"));
+  EXPECT_EQ(
+      result.error,
+      R"(config: load_balancer.workers: "abc" is not allowed: expected an integer from 0 to 256)");
+}
+
+TEST(ConfigTest, UnknownTopLevelKey) {
+  expect_error(R"({"servers": {}})", {"servers: unknown key", "allowed: server, client"});
+}
+
+TEST(ConfigTest, UnknownKeyInEachSection) {
+  expect_error(R"({"server": {"cnt": 1}})", {"server.cnt: unknown key", "queue_update_interval"});
+  expect_error(R"({"client": {"cnt": 1}})", {"client.cnt: unknown key", "start_id"});
+  expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: port)"});
+  expect_error(balancer("polcy", R"("random")"),
+               {"load_balancer.polcy: unknown key (allowed: server_side_port, client_side_port",
+                "backends)"});
+  expect_error(balancer("backends", R"([{"address": "1.2.3.4:5", "wieght": 2}])"),
+               {"load_balancer.backends[0].wieght: unknown key", "allowed: address, weight"});
+}
+
+TEST(ConfigTest, UnknownKeyWithControlCharactersStaysOneLine) {
+  expect_error("{\"a\\nb\": 1}", {"a\\x0ab: unknown key"});
+}
+
+TEST(ConfigTest, WrongType) {
+  expect_error(balancer("workers", "true"), {"load_balancer.workers: true", "an integer"});
+  expect_error(balancer("workers", "1.5"), {"load_balancer.workers: 1.5", "an integer"});
+  expect_error(balancer("pin_workers", R"("yes")"),
+               {"load_balancer.pin_workers: \"yes\"", "true or false"});
+  expect_error(balancer("listen_address", "5"), {"load_balancer.listen_address: 5"});
+  expect_error(balancer("policy", "[1]"), {"load_balancer.policy: an array"});
+  expect_error(R"({"server": "x"})", {"server: \"x\" is not allowed: expected an object"});
+  expect_error(R"({"load_balancer": null})", {"load_balancer: null", "an object"});
+  expect_error(R"({"controller": {"port": {"a": 1}}})", {"controller.port: an object"});
+}
+
+TEST(ConfigTest, OutOfRange) {
+  expect_error(balancer("workers", "257"), {"load_balancer.workers: 257", "from 0 to 256"});
+  expect_error(balancer("workers", "-1"), {"load_balancer.workers: -1", "from 0 to 256"});
+  expect_error(balancer("workers", R"("-1")"), {"load_balancer.workers: \"-1\""});
+  expect_error(balancer("server_side_port", "0"),
+               {"load_balancer.server_side_port: 0", "from 1 to 65535"});
+  expect_error(balancer("client_side_port", R"("65536")"), {"client_side_port: \"65536\""});
+  expect_error(R"({"server": {"count": 1025}})", {"server.count: 1025", "from 0 to 1024"});
+  expect_error(R"({"client": {"count": "10001"}})", {"client.count: \"10001\"", "to 10000"});
+  expect_error(balancer("request_timeout_ms", "0"), {"request_timeout_ms: 0", "1 to 3600000"});
+  expect_error(balancer("session_idle_timeout_ms", "86400001"), {"86400001", "1 to 86400000"});
+  expect_error(balancer("max_sessions", "16777217"), {"max_sessions: 16777217"});
+  expect_error(balancer("max_datagram_bytes", "65508"), {"max_datagram_bytes: 65508"});
+  expect_error(balancer("batch_size_max", "0"), {"batch_size_max: 0", "1 to 1024"});
+  expect_error(balancer("drain_timeout_ms", "600001"), {"drain_timeout_ms: 600001"});
+  expect_error(balancer("responses_per_request", "1025"), {"responses_per_request: 1025"});
+  expect_error(balancer("max_servers", "0"), {"max_servers: 0", "1 to 65536"});
+  expect_error(balancer("workers", "99999999999999999999999"), {"load_balancer.workers"});
+}
+
+TEST(ConfigTest, BuffersPerWorkerMustBeAPowerOfTwo) {
+  expect_error(balancer("buffers_per_worker", "100"),
+               {"buffers_per_worker: 100", "a power of two from 64 to 32768"});
+  expect_error(balancer("buffers_per_worker", "32"), {"buffers_per_worker: 32"});
+  expect_error(balancer("buffers_per_worker", "65536"), {"buffers_per_worker: 65536"});
+}
+
+TEST(ConfigTest, BadRealNumbers) {
+  expect_error(R"({"server": {"queue_update_interval": 0}})",
+               {"server.queue_update_interval: 0", "above 0"});
+  expect_error(R"({"server": {"queue_update_interval": "abc"}})", {"\"abc\""});
+  expect_error(R"({"server": {"queue_update_interval": "inf"}})", {"\"inf\""});
+  expect_error(R"({"server": {"queue_update_interval": "nan"}})", {"\"nan\""});
+  expect_error(balancer("server_scaling_threshold", "-5"), {"server_scaling_threshold: -5"});
+}
+
+TEST(ConfigTest, BadPolicy) {
+  expect_error(balancer("policy", R"("fastest")"),
+               {"load_balancer.policy: \"fastest\"", "\"shortest-queue\"", "\"random\""});
+}
+
+TEST(ConfigTest, BadAffinity) {
+  expect_error(balancer("affinity", R"("sticky")"),
+               {"load_balancer.affinity: \"sticky\"", "\"packet\", \"flow\""});
+}
+
+TEST(ConfigTest, BadListenAddress) {
+  expect_error(balancer("listen_address", R"("1.2.3")"),
+               {"listen_address: \"1.2.3\"", "IPv4 or IPv6 literal"});
+  expect_error(balancer("listen_address", R"("example.com")"), {"\"example.com\""});
+  expect_error(balancer("listen_address", R"("")"), {"listen_address: \"\""});
+}
+
+TEST(ConfigTest, PortRangeReversed) {
+  expect_error(R"({"server": {"port_range_start": 50000, "port_range_end": "40000"}})",
+               {"server.port_range_end: 40000", "server.port_range_start (50000)"});
+  expect_error(R"({"client": {"port_range_start": 60000}})",
+               {"client.port_range_end: 52000", "client.port_range_start (60000)"});
+}
+
+TEST(ConfigTest, BackendsBadEntry) {
+  expect_error(balancer("backends", R"("1.2.3.4:53")"),
+               {"load_balancer.backends: \"1.2.3.4:53\"", "an array"});
+  expect_error(balancer("backends", R"(["1.2.3.4:53", "1.2.3.4"])"),
+               {"load_balancer.backends[1]: \"1.2.3.4\"", "HOST:PORT"});
+  expect_error(balancer("backends", R"(["1.2.3.4:0"])"), {"backends[0]: \"1.2.3.4:0\""});
+  expect_error(balancer("backends", R"(["::1:53"])"), {"backends[0]: \"::1:53\""});
+  expect_error(balancer("backends", "[5]"), {"load_balancer.backends[0]: 5"});
+  expect_error(balancer("backends", R"([{"address": "1.2.3.4:5", "weight": 0}])"),
+               {"load_balancer.backends[0].weight: 0", "from 1 to 1000"});
+  expect_error(balancer("backends", R"([{"address": "1.2.3.4:5", "weight": "1001"}])"),
+               {"backends[0].weight: \"1001\""});
+  expect_error(balancer("backends", R"([{"weight": 2}])"),
+               {"load_balancer.backends[0]: an object without \"address\""});
+  expect_error(balancer("backends", R"([{"address": 7}])"), {"backends[0].address: 7"});
+  expect_error(balancer("backends", R"(["1.2.3.4:5", "[::1]:6", "1.2.3.4:5"])"),
+               {"load_balancer.backends[2]: \"1.2.3.4:5\"", "also load_balancer.backends[0]"});
+}
+
+TEST(ConfigTest, MaxServersBelowBackendCount) {
+  expect_error(R"({"load_balancer": {"max_servers": 1, "backends": ["1.2.3.4:5", "1.2.3.4:6"]}})",
+               {"load_balancer.max_servers: 1", "number of load_balancer.backends (2)"});
+}
+
+TEST(ConfigTest, InvalidJson) {
+  expect_error(R"({"server": )", {"invalid JSON", "line 1, column 12"});
+  expect_error("", {"invalid JSON"});
+  expect_error("{\"a\": 1,\n \"b\" 2}", {"invalid JSON", "line 2"});
+}
+
+TEST(ConfigTest, NonObjectTopLevel) {
+  expect_error("[1, 2]", {"top level: an array", "an object"});
+  expect_error("42", {"top level: 42"});
+  expect_error(R"("text")", {"top level: \"text\""});
+}
+
+TEST(ConfigTest, DeepNestingIsAnErrorNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  expect_error(balancer("workers", deep), {"load_balancer.workers: an array"});
+}
+
+TEST(ConfigTest, MissingFile) {
+  const ConfigResult result = load_config_file("/nonexistent/shortline.json");
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_EQ(result.error,
+            "config: cannot read /nonexistent/shortline.json: No such file or directory");
+}
+
+TEST(ConfigTest, DirectoryIsUnreadable) {
+  const ConfigResult result = load_config_file("/");
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_TRUE(result.error.starts_with("config: cannot read /: ")) << result.error;
+}
+
+TEST(ConfigTest, PolicyAndAffinityNamesRoundTrip) {
+  for (const auto policy :
+       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random}) {
+    EXPECT_EQ(parse_policy(policy_name(policy)), policy);
+  }
+  EXPECT_EQ(parse_affinity("flow"), Affinity::flow);
+  EXPECT_EQ(parse_affinity("packet"), Affinity::packet);
+  EXPECT_EQ(parse_policy("Shortest-Queue"), std::nullopt);
+  EXPECT_EQ(parse_affinity(""), std::nullopt);
+}
+
+}  // namespace
+}  // namespace shortline
