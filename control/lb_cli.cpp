@@ -1,0 +1,261 @@
+// The shortline-lb command line. Each flag's value is checked by the config loader itself
+// (as a one-key config), so a flag and its config.json key accept exactly the same values.
+#include "control/lb_cli.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shortline {
+namespace {
+
+using Json = nlohmann::json;
+
+// A flag. Those with a load_balancer key are validated as that key and copied by apply.
+struct Flag {
+  std::string_view name;        // "--workers"
+  std::string_view value_name;  // "N"; empty for a switch, which means "true" when bare
+  std::string_view key;         // load_balancer key it overrides; empty when handled apart
+  std::string_view help;
+  std::string (*shown_default)(const Config&);  // null: no default to show
+  void (*apply)(const Config& from, Config& to);
+};
+
+template <typename T>
+std::string number_text(T value) {
+  return std::to_string(value);
+}
+std::string bool_text(bool value) { return value ? "on" : "off"; }
+const DataplaneConfig& dp(const Config& config) { return config.load_balancer.dataplane; }
+DataplaneConfig& dp(Config& config) { return config.load_balancer.dataplane; }
+
+// clang-format off
+constexpr Flag kFlags[] = {
+  {"--config", "FILE", "", "load this config.json first",
+   [](const Config&) { return std::string("none"); }, nullptr},
+  {"--listen", "HOST:PORT", "", "where clients send; port 0 = any free port",
+   [](const Config& c) { return dp(c).listen.to_string(); }, nullptr},
+  {"--backend", "HOST:PORT[@W]", "",
+   "static servers: a comma list, repeatable",
+   [](const Config&) { return std::string("none"); }, nullptr},
+  {"--workers", "N", "workers", "worker threads, 0 = one per online CPU",
+   [](const Config& c) { return number_text(dp(c).workers); },
+   [](const Config& from, Config& to) { dp(to).workers = dp(from).workers; }},
+  {"--pin-workers", "", "pin_workers", "pin worker i to CPU i; =false turns it off",
+   [](const Config& c) { return bool_text(dp(c).pin_workers); },
+   [](const Config& from, Config& to) { dp(to).pin_workers = dp(from).pin_workers; }},
+  {"--policy", "NAME", "policy", "shortest-queue|power-of-two|round-robin|random",
+   [](const Config& c) { return std::string(policy_name(dp(c).policy)); },
+   [](const Config& from, Config& to) { dp(to).policy = dp(from).policy; }},
+  {"--affinity", "NAME", "affinity", "packet|flow (flow: a client stays on one server)",
+   [](const Config& c) { return std::string(affinity_name(dp(c).affinity)); },
+   [](const Config& from, Config& to) { dp(to).affinity = dp(from).affinity; }},
+  {"--responses", "N", "responses_per_request", "replies expected per request, 0 = one-way",
+   [](const Config& c) { return number_text(dp(c).responses_per_request); },
+   [](const Config& from, Config& to) {
+     dp(to).responses_per_request = dp(from).responses_per_request; }},
+  {"--request-timeout-ms", "N", "request_timeout_ms",
+   "unanswered requests stop counting as in flight",
+   [](const Config& c) { return number_text(dp(c).request_timeout_ms); },
+   [](const Config& from, Config& to) {
+     dp(to).request_timeout_ms = dp(from).request_timeout_ms; }},
+  {"--idle-timeout-ms", "N", "session_idle_timeout_ms", "sessions idle this long expire",
+   [](const Config& c) { return number_text(dp(c).session_idle_timeout_ms); },
+   [](const Config& from, Config& to) {
+     dp(to).session_idle_timeout_ms = dp(from).session_idle_timeout_ms; }},
+  {"--max-sessions", "N", "max_sessions", "session table size, all workers together",
+   [](const Config& c) { return number_text(dp(c).max_sessions); },
+   [](const Config& from, Config& to) { dp(to).max_sessions = dp(from).max_sessions; }},
+  {"--max-datagram-bytes", "N", "max_datagram_bytes", "larger datagrams are dropped and counted",
+   [](const Config& c) { return number_text(dp(c).max_datagram_bytes); },
+   [](const Config& from, Config& to) {
+     dp(to).max_datagram_bytes = dp(from).max_datagram_bytes; }},
+  {"--udp-gro", "", "udp_gro", "UDP_GRO on the listen socket (Linux 5.0+)",
+   [](const Config& c) { return bool_text(dp(c).udp_gro); },
+   [](const Config& from, Config& to) { dp(to).udp_gro = dp(from).udp_gro; }},
+  {"--help", "", "", "print this help and exit (also -h)", nullptr, nullptr},
+  {"--version", "", "", "print the version and exit", nullptr, nullptr},
+};
+// clang-format on
+
+struct Occurrence {
+  const Flag* flag;
+  std::string value;
+};
+
+std::string cli_error(std::string_view flag, std::string_view message) {
+  std::string error("shortline-lb: ");
+  error.append(flag).append(": ").append(message);
+  return error;
+}
+
+const Flag* find_flag(std::string_view name) {
+  if (name == "-h") name = "--help";
+  for (const Flag& flag : kFlags)
+    if (flag.name == name) return &flag;
+  return nullptr;
+}
+
+std::string unknown_flag_message() {
+  std::string message("unknown flag (allowed:");
+  for (const Flag& flag : kFlags) message.append(" ").append(flag.name);
+  return message.append(", -h)");
+}
+
+// Splits argv into flags and their values; checks names and presence of values only.
+std::optional<std::string> scan(std::span<const char* const> args, std::vector<Occurrence>& out) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i] == nullptr ? "" : args[i];
+    const auto equals = arg.find('=');
+    const std::string_view name = arg.substr(0, equals);
+    const Flag* flag = find_flag(name);
+    if (flag == nullptr) {
+      if (!arg.starts_with("-")) return cli_error(arg, "unexpected argument (flags only)");
+      return cli_error(name, unknown_flag_message());
+    }
+    if (equals != std::string_view::npos) {
+      if (flag->key.empty() && flag->value_name.empty()) return cli_error(name, "takes no value");
+      out.push_back({flag, std::string(arg.substr(equals + 1))});
+    } else if (flag->value_name.empty()) {
+      out.push_back({flag, "true"});
+    } else if (i + 1 < args.size() && args[i + 1] != nullptr &&
+               !std::string_view(args[i + 1]).starts_with("--")) {
+      out.push_back({flag, args[++i]});
+    } else {
+      return cli_error(name,
+                       std::string("missing value (expected ").append(flag->value_name) + ")");
+    }
+  }
+  return std::nullopt;
+}
+
+// Checks a one-key load_balancer config; on failure, rewords the loader's message for the
+// flag: "config: load_balancer.workers: REST" becomes "shortline-lb: --workers: REST".
+ConfigResult check_as_config(std::string_view flag, std::string_view key, Json value) {
+  Json document = {{"load_balancer", Json::object()}};
+  document["load_balancer"][std::string(key)] = std::move(value);
+  ConfigResult result = parse_config(document.dump());
+  if (result.error.empty()) return result;
+  const auto rest = result.error.find(": ", std::string_view("config: ").size());
+  result.error =
+      cli_error(flag, rest == std::string::npos ? result.error : result.error.substr(rest + 2));
+  return result;
+}
+
+// "HOST:PORT" or "HOST:PORT@W" as a config.json backends entry.
+Json backend_entry(std::string_view item) {
+  const auto at = item.rfind('@');
+  if (at == std::string_view::npos) return std::string(item);
+  return {{"address", std::string(item.substr(0, at))},
+          {"weight", std::string(item.substr(at + 1))}};
+}
+
+std::optional<std::string> apply_backends(const std::vector<Occurrence>& occurrences,
+                                          Config& config) {
+  Json entries = Json::array();
+  for (const auto& occurrence : occurrences) {
+    if (occurrence.flag->name != "--backend") continue;
+    std::string_view list = occurrence.value;
+    while (true) {
+      const auto comma = list.find(',');
+      entries.push_back(backend_entry(list.substr(0, comma)));
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  if (entries.empty()) return std::nullopt;  // no --backend: the file's list stands
+  const size_t count = entries.size();
+  auto checked = check_as_config("--backend", "backends", std::move(entries));
+  if (!checked.config) return checked.error;
+  dp(config).backends = std::move(dp(*checked.config).backends);
+  if (count <= dp(config).max_servers) return std::nullopt;
+  std::string message(std::to_string(count));
+  message.append(" backends is more than load_balancer.max_servers (");
+  return cli_error("--backend", message.append(std::to_string(dp(config).max_servers) + ")"));
+}
+
+// --listen sets the listen address and the config keys it is made of. Port 0 is allowed
+// here (the kernel picks one), which tests use; config.json wants a real port.
+std::optional<std::string> apply_listen(std::string_view value, Config& config) {
+  const auto address = NetAddress::parse(value);
+  if (!address) {
+    std::string message("\"");
+    message.append(value).append("\" is not allowed: expected HOST:PORT with HOST an IPv4 ");
+    return cli_error("--listen", message.append("literal, [IPv6] or localhost, PORT 0 to 65535"));
+  }
+  auto& balancer = config.load_balancer;
+  balancer.dataplane.listen = *address;
+  balancer.client_side_port = address->port();
+  std::string host = address->to_string();
+  host.resize(host.rfind(':'));
+  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
+  balancer.listen_address = host;
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_flags(const std::vector<Occurrence>& occurrences, Config& config) {
+  for (const auto& occurrence : occurrences) {
+    const Flag& flag = *occurrence.flag;
+    if (flag.name == "--listen") {
+      if (auto error = apply_listen(occurrence.value, config)) return error;
+    } else if (flag.apply != nullptr) {
+      const auto checked = check_as_config(flag.name, flag.key, occurrence.value);
+      if (!checked.config) return checked.error;
+      flag.apply(*checked.config, config);
+    }
+  }
+  return apply_backends(occurrences, config);
+}
+
+}  // namespace
+
+LbCliResult parse_lb_command_line(int argc, const char* const* argv) {
+  std::vector<Occurrence> occurrences;
+  const std::span<const char* const> args(argv, argc > 0 ? static_cast<size_t>(argc) : 0);
+  if (auto error = scan(args.empty() ? args : args.subspan(1), occurrences)) return {{}, *error};
+  LbCommandLine line;
+  const Occurrence* config_file = nullptr;  // the last --config wins
+  for (const auto& occurrence : occurrences) {
+    if (occurrence.flag->name == "--help") line.show_help = true;
+    if (occurrence.flag->name == "--version") line.show_version = true;
+    if (occurrence.flag->name == "--config") config_file = &occurrence;
+  }
+  ConfigResult base = parse_config("{}");
+  if (line.show_help || line.show_version) {
+    line.config = std::move(*base.config);
+    return {std::move(line), {}};
+  }
+  if (config_file != nullptr) base = load_config_file(config_file->value);
+  if (!base.config) return {{}, base.error};
+  line.config = std::move(*base.config);
+  if (auto error = apply_flags(occurrences, line.config)) return {{}, *error};
+  return {std::move(line), {}};
+}
+
+std::string lb_help_text() {
+  const Config defaults = *parse_config("{}").config;
+  std::string text(
+      "usage: shortline-lb [--config FILE] [flags]\n"
+      "A shortest-queue UDP load balancer. Flags override the config file, in any order;\n"
+      "both \"--flag value\" and \"--flag=value\" work. --backend replaces the file's list.\n\n");
+  constexpr size_t kColumn = 26;
+  for (const Flag& flag : kFlags) {
+    std::string usage("  ");
+    usage.append(flag.name);
+    if (!flag.value_name.empty()) usage.append(" ").append(flag.value_name);
+    usage.resize(std::max(usage.size() + 1, kColumn), ' ');
+    text.append(usage).append(flag.help);
+    if (flag.shown_default != nullptr)
+      text.append(" (default: ").append(flag.shown_default(defaults)).append(")");
+    text.append("\n");
+  }
+  text.append(
+      "\nExit status 2 means a bad config file or command line; the message names the key\n"
+      "or flag, the value given and what is allowed.\n");
+  return text;
+}
+
+}  // namespace shortline

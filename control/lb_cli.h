@@ -1,0 +1,28 @@
+// The shortline-lb command line: --config FILE is loaded first, then every other flag
+// overrides it, whatever the order. Errors are one line; the caller exits with status 2.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "control/config.h"
+
+namespace shortline {
+
+struct LbCommandLine {
+  Config config;              // the file (or the defaults) with the flags applied
+  bool show_help = false;     // --help or -h: print lb_help_text() and exit 0
+  bool show_version = false;  // --version: print the version and exit 0
+};
+
+struct LbCliResult {
+  std::optional<LbCommandLine> command_line;  // set on success
+  std::string error;  // one line, set on failure: exit with kConfigErrorExitStatus
+};
+
+// Parses argv (argv[0] is the program name). Accepts "--flag value" and "--flag=value".
+[[nodiscard]] LbCliResult parse_lb_command_line(int argc, const char* const* argv);
+// The --help text: one line per flag with its default.
+[[nodiscard]] std::string lb_help_text();
+
+}  // namespace shortline
