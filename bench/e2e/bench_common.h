@@ -24,8 +24,8 @@
 
 namespace shortline::bench {
 
-inline constexpr size_t kBatchMax = 64;          // datagrams per recvmmsg/sendmmsg call
-inline constexpr size_t kDatagramMax = 2048;     // larger datagrams are truncated
+inline constexpr size_t kBatchMax = 64;             // datagrams per recvmmsg/sendmmsg call
+inline constexpr size_t kDatagramMax = 2048;        // larger datagrams are truncated
 inline constexpr int kSocketBufferBytes = 4 << 20;  // capped by net.core.[rw]mem_max
 
 [[noreturn]] inline void die(std::string_view what) {
@@ -170,17 +170,20 @@ struct DatagramBatch {
   }
 };
 
-// Sends msgs[0, count) on fd, retrying the remainder a bounded number of times on a full
-// socket buffer; returns how many were sent (the rest are dropped and counted by the caller).
+// Sends msgs[0, count) on fd, retrying the remainder a bounded number of times while the
+// socket buffer is full. A datagram that fails hard (e.g. ECONNREFUSED left by an earlier
+// ICMP error) is skipped. Returns how many were sent; the caller counts the rest as dropped.
 inline size_t send_all(int fd, mmsghdr* msgs, size_t count) {
+  size_t done = 0;
   size_t sent = 0;
-  for (int attempt = 0; sent < count && attempt < 64; ++attempt) {
-    const int n = sendmmsg(fd, msgs + sent, static_cast<unsigned>(count - sent), MSG_DONTWAIT);
+  for (int attempt = 0; done < count && attempt < 64; ++attempt) {
+    const int n = sendmmsg(fd, msgs + done, static_cast<unsigned>(count - done), MSG_DONTWAIT);
     if (n > 0) {
+      done += static_cast<size_t>(n);
       sent += static_cast<size_t>(n);
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS &&
                errno != EINTR) {
-      ++sent;  // e.g. ECONNREFUSED from an earlier ICMP error: skip this datagram
+      ++done;
     }
   }
   return sent;

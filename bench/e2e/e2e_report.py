@@ -24,7 +24,7 @@ def target_lines(results):
         rows = {r["row"]: r for r in results if r["payload"] == size and "pps" in r}
         lb, relay, nginx = rows.get("lb1"), rows.get("relay"), rows.get("nginx")
         if not lb or not relay:
-            lines.append(f"- {size} B: targets not checked (shortline-lb 1 worker or relay missing)")
+            lines.append(f"- {size} B: not checked (needs the shortline-lb 1 worker and relay rows)")
             continue
         checks = [("CPU/req ≤ relay", lb["cpu_us_per_req"], relay["cpu_us_per_req"], 1.0, "le"),
                   ("pps ≥ relay", lb["pps"], relay["pps"], 1.0, "ge"),

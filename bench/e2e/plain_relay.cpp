@@ -94,8 +94,9 @@ class Relay {
     std::array<Upstream*, kBatchMax> owner{};
     send_order_.clear();
     for (size_t i = 0; i < count; ++i) {
-      const auto client = NetAddress::from_sockaddr(
-          reinterpret_cast<const sockaddr*>(&requests_.peers[i]), requests_.msgs[i].msg_hdr.msg_namelen);
+      const auto client =
+          NetAddress::from_sockaddr(reinterpret_cast<const sockaddr*>(&requests_.peers[i]),
+                                    requests_.msgs[i].msg_hdr.msg_namelen);
       owner[i] = upstream_for(client);
       if (owner[i] == nullptr) [[unlikely]] {
         ++stats_.dropped_table_full;
@@ -170,7 +171,8 @@ int run(int argc, char** argv) {
   for (const auto& text : flags.all("backend"))
     for (const auto& part : split_commas(text)) backends.push_back(parse_address_or_die(part));
   if (backends.empty())
-    usage_error("shortline-bench-relay --listen HOST:PORT --backend H:P[,H:P...] [--clients-max N]");
+    usage_error(
+        "shortline-bench-relay --listen HOST:PORT --backend H:P[,H:P...] [--clients-max N]");
   const uint64_t clients_max = flags.count("clients-max", 4096);
   if (clients_max == 0 || clients_max > 60000) usage_error("--clients-max must be 1..60000");
 
@@ -182,11 +184,12 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
   relay.run();
   const auto& s = relay.stats();
-  std::printf("shortline-bench-relay: requests %llu replies %llu dropped_table_full %llu "
-              "dropped_send %llu\n",
-              static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.replies),
-              static_cast<unsigned long long>(s.dropped_table_full),
-              static_cast<unsigned long long>(s.dropped_send));
+  std::printf(
+      "shortline-bench-relay: requests %llu replies %llu dropped_table_full %llu "
+      "dropped_send %llu\n",
+      static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.replies),
+      static_cast<unsigned long long>(s.dropped_table_full),
+      static_cast<unsigned long long>(s.dropped_send));
   return 0;
 }
 

@@ -76,13 +76,15 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  const Flags f(argc, argv, {"target", "flows", "size", "rate", "window", "duration", "warmup",
-                             "grace", "timeout-ms", "max-packets"});
+  const Flags f(argc, argv,
+                {"target", "flows", "size", "rate", "window", "duration", "warmup", "grace",
+                 "timeout-ms", "max-packets"});
   Options o;
   if (f.all("target").empty())
-    usage_error("shortline-bench-loadgen --target HOST:PORT [--flows 8] [--size 64] [--rate 0]"
-                " [--window 128] [--duration 5] [--warmup 1] [--grace 0.5] [--timeout-ms 200]"
-                " [--max-packets 20000000]");
+    usage_error(
+        "shortline-bench-loadgen --target HOST:PORT [--flows 8] [--size 64] [--rate 0]"
+        " [--window 128] [--duration 5] [--warmup 1] [--grace 0.5] [--timeout-ms 200]"
+        " [--max-packets 20000000]");
   o.target = parse_address_or_die(f.text("target", ""));
   o.flows = f.count("flows", o.flows);
   o.size = f.count("size", o.size);
@@ -182,8 +184,8 @@ class LoadGen {
     uint64_t due = 0;
     if (o_.rate > 0) {
       const uint64_t elapsed = now - start_ns_;  // split so that nothing overflows 64 bits
-      const uint64_t scheduled = elapsed / kNsPerS * o_.rate +
-                                 elapsed % kNsPerS * o_.rate / kNsPerS + 1;
+      const uint64_t scheduled =
+          elapsed / kNsPerS * o_.rate + elapsed % kNsPerS * o_.rate / kNsPerS + 1;
       due = scheduled > next_seq_ ? scheduled - next_seq_ : 0;
     } else {
       due = outstanding_ < o_.window ? o_.window - outstanding_ : 0;
@@ -236,8 +238,8 @@ class LoadGen {
     std::array<epoll_event, kFlowsMax> events{};
     const timespec timeout{static_cast<time_t>(timeout_ns / 1'000'000'000ULL),
                            static_cast<long>(timeout_ns % 1'000'000'000ULL)};
-    const int ready = epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(fds_.size()),
-                                   &timeout, nullptr);
+    const int ready =
+        epoll_pwait2(epoll_fd_, events.data(), static_cast<int>(fds_.size()), &timeout, nullptr);
     for (int e = 0; e < ready; ++e) {
       const int fd = fds_[events[static_cast<size_t>(e)].data.u64];
       for (int round = 0; round < 4; ++round) {
@@ -275,8 +277,8 @@ class LoadGen {
   }
 
   Options o_;
-  std::vector<uint8_t> state_;            // per sequence number, allocated once
-  std::vector<uint64_t> chunk_sent_ns_;   // send time of every 256th sequence number
+  std::vector<uint8_t> state_;           // per sequence number, allocated once
+  std::vector<uint64_t> chunk_sent_ns_;  // send time of every 256th sequence number
   std::vector<int> fds_;
   int epoll_fd_ = -1;
   DatagramBatch out_;
