@@ -86,10 +86,10 @@ struct Occurrence {
   std::string value;
 };
 
+// "--workers: MESSAGE"; the program adds its own name when it prints the line.
 std::string cli_error(std::string_view flag, std::string_view message) {
-  std::string error("shortline-lb: ");
-  error.append(flag).append(": ").append(message);
-  return error;
+  std::string error(flag);
+  return error.append(": ").append(message);
 }
 
 const Flag* find_flag(std::string_view name) {
@@ -133,7 +133,7 @@ std::optional<std::string> scan(std::span<const char* const> args, std::vector<O
 }
 
 // Checks a one-key load_balancer config; on failure, rewords the loader's message for the
-// flag: "config: load_balancer.workers: REST" becomes "shortline-lb: --workers: REST".
+// flag: "config: load_balancer.workers: REST" becomes "--workers: REST".
 ConfigResult check_as_config(std::string_view flag, std::string_view key, Json value) {
   Json document = {{"load_balancer", Json::object()}};
   document["load_balancer"][std::string(key)] = std::move(value);

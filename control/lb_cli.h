@@ -17,7 +17,10 @@ struct LbCommandLine {
 
 struct LbCliResult {
   std::optional<LbCommandLine> command_line;  // set on success
-  std::string error;  // one line, set on failure: exit with kConfigErrorExitStatus
+  // One line, set on failure, without the program name: "--workers: \"abc\" is not
+  // allowed: expected an integer from 0 to 256" or a loader error "config: ...".
+  // Exit with kConfigErrorExitStatus.
+  std::string error;
 };
 
 // Parses argv (argv[0] is the program name). Accepts "--flag value" and "--flag=value".
