@@ -1,0 +1,419 @@
+// shortline-replay end to end: a capture written by the test (known flows, sizes, timestamps)
+// is replayed into recording echo servers on loopback, directly and through shortline-lb;
+// payloads, flow → socket mapping and pacing are checked, and bad input gives exit 2.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "dataplane/net_address.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using shortline::NetAddress;
+
+const std::string kBinDir = SHORTLINE_BIN_DIR;
+constexpr int kFlows = 4;           // three IPv4 sources and one IPv6 source
+constexpr int kRequests = 24;       // to UDP port 53, 25 ms apart in the capture
+constexpr uint64_t kGapNs = 25'000'000;
+
+// A UDP echo server thread that records what arrived: payload, source port, arrival time.
+class RecordingEcho {
+ public:
+  struct Arrival {
+    std::string payload;
+    uint16_t source_port;
+    Clock::time_point at;
+  };
+  explicit RecordingEcho(const char* host) {
+    const auto bind_to = *NetAddress::parse(std::string(host));
+    fd_ = socket(bind_to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ >= 0 && bind(fd_, bind_to.sockaddr_ptr(), bind_to.length) == 0) {
+      socklen_t length = sizeof(address_.storage);
+      getsockname(fd_, address_.sockaddr_ptr(), &length);
+      address_.length = length;
+      thread_ = std::thread([this] { serve(); });
+    }
+  }
+  ~RecordingEcho() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return thread_.joinable(); }
+  const NetAddress& address() const { return address_; }
+  std::vector<Arrival> arrivals() const {
+    std::lock_guard lock(mutex_);
+    return arrivals_;
+  }
+  size_t count() const {
+    std::lock_guard lock(mutex_);
+    return arrivals_.size();
+  }
+
+ private:
+  void serve() {
+    std::vector<char> buffer(70000);
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) <= 0) continue;
+      NetAddress from;
+      socklen_t length = sizeof(from.storage);
+      const ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0, from.sockaddr_ptr(), &length);
+      if (n < 0) continue;
+      from.length = length;
+      {
+        std::lock_guard lock(mutex_);
+        arrivals_.push_back({std::string(buffer.data(), static_cast<size_t>(n)), from.port(),
+                             Clock::now()});
+      }
+      (void)sendto(fd_, buffer.data(), static_cast<size_t>(n), 0, from.sockaddr_ptr(), length);
+    }
+  }
+  int fd_ = -1;
+  NetAddress address_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::vector<Arrival> arrivals_;
+  std::thread thread_;
+};
+
+// Ethernet + IPv4/IPv6 + UDP frame. Addresses 10.9.0.<n> / 2001:db8::<n>.
+std::vector<uint8_t> frame(bool v6, uint8_t src_host, uint16_t sport, uint8_t dst_host,
+                           uint16_t dport, const std::string& payload) {
+  std::vector<uint8_t> f(12, 0x02);
+  f.push_back(v6 ? 0x86 : 0x08);
+  f.push_back(v6 ? 0xDD : 0x00);
+  const size_t udp_length = 8 + payload.size();
+  if (v6) {
+    std::vector<uint8_t> ip(40, 0);
+    ip[0] = 0x60;
+    ip[4] = static_cast<uint8_t>(udp_length >> 8);
+    ip[5] = static_cast<uint8_t>(udp_length);
+    ip[6] = 17;
+    ip[8] = ip[24] = 0x20;
+    ip[9] = ip[25] = 0x01;
+    ip[10] = ip[26] = 0x0d;
+    ip[11] = ip[27] = 0xb8;
+    ip[23] = src_host;
+    ip[39] = dst_host;
+    for (uint8_t b : ip) f.push_back(b);
+  } else {
+    const size_t total = 20 + udp_length;
+    const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total),
+                            0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, src_host, 10, 9, 0, dst_host};
+    for (uint8_t b : ip) f.push_back(b);
+  }
+  const uint8_t udp[8] = {static_cast<uint8_t>(sport >> 8), static_cast<uint8_t>(sport),
+                          static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport),
+                          static_cast<uint8_t>(udp_length >> 8), static_cast<uint8_t>(udp_length),
+                          0, 0};
+  for (uint8_t b : udp) f.push_back(b);
+  for (char c : payload) f.push_back(static_cast<uint8_t>(c));
+  return f;
+}
+
+// "flow=F seq=S " padded with '.' to a size that varies per request.
+std::string request_payload(int flow, int seq) {
+  std::string p = "flow=" + std::to_string(flow) + " seq=" + std::to_string(seq) + " ";
+  p.resize(p.size() + static_cast<size_t>((seq * 97) % 900), '.');
+  return p;
+}
+
+int flow_of(const std::string& payload) { return std::atoi(payload.c_str() + 5); }
+
+// Writes the test capture: kRequests requests round-robin over kFlows sources, a reply for
+// every other request (to the sources' ports, so port 53 stays the busiest), an ARP frame.
+std::string write_capture() {
+  const std::string path = testing::TempDir() + "shortline-replay-test.pcap";
+  pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
+  pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
+  auto add = [dumper](const std::vector<uint8_t>& f, uint64_t ts_ns) {
+    pcap_pkthdr h{};
+    h.ts.tv_sec = static_cast<time_t>(ts_ns / 1'000'000'000);
+    h.ts.tv_usec = static_cast<suseconds_t>(ts_ns % 1'000'000'000);
+    h.caplen = h.len = static_cast<uint32_t>(f.size());
+    pcap_dump(reinterpret_cast<u_char*>(dumper), &h, f.data());
+  };
+  const uint64_t t0 = 1'700'000'000ULL * 1'000'000'000ULL;
+  for (int i = 0; i < kRequests; ++i) {
+    const int flow = i % kFlows;
+    const bool v6 = flow == 3;
+    const auto sport = static_cast<uint16_t>(1000 + flow);
+    const uint64_t ts = t0 + static_cast<uint64_t>(i) * kGapNs;
+    add(frame(v6, static_cast<uint8_t>(flow + 1), sport, 53, 53, request_payload(flow, i)), ts);
+    if (i % 2 == 0) add(frame(v6, 53, 53, static_cast<uint8_t>(flow + 1), sport, "reply"), ts + 1000);
+  }
+  add(std::vector<uint8_t>(42, 0x06), t0 + kRequests * kGapNs);  // not IP: not UDP
+  pcap_dump_close(dumper);
+  pcap_close(dead);
+  return path;
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout
+};
+
+// Runs a command with stdout captured, killing it past timeout.
+RunResult run(const std::vector<std::string>& args, std::chrono::seconds timeout) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return {};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  RunResult result;
+  const auto deadline = Clock::now() + timeout;
+  char buffer[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd p{out[0], POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+      kill(pid, SIGKILL);
+      break;
+    }
+    const ssize_t n = read(out[0], buffer, sizeof(buffer));
+    if (n <= 0) break;
+    result.output.append(buffer, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+// The integer after "key": in the JSON summary, or -1.
+long long json_number(const std::string& json, const std::string& key) {
+  const auto at = json.find("\"" + key + "\":");
+  if (at == std::string::npos) return -1;
+  return std::atoll(json.c_str() + at + key.size() + 3);
+}
+
+RunResult replay(const std::string& capture, const NetAddress& target,
+                 const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {kBinDir + "/shortline-replay", capture, "--target",
+                                   target.to_string(), "--json", "--no-progress"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return run(args, std::chrono::seconds(60));
+}
+
+// Every request arrived once with its exact payload; each flow used one source port per
+// server and different flows different ports. Returns the arrivals sorted by time.
+void check_payloads_and_flows(const std::vector<const RecordingEcho*>& servers, int loops) {
+  std::multiset<std::string> expected;
+  for (int l = 0; l < loops; ++l)
+    for (int i = 0; i < kRequests; ++i) expected.insert(request_payload(i % kFlows, i));
+  std::multiset<std::string> got;
+  for (const RecordingEcho* server : servers) {
+    std::map<int, uint16_t> port_of_flow;
+    std::set<uint16_t> ports;
+    for (const auto& a : server->arrivals()) {
+      got.insert(a.payload);
+      const int flow = flow_of(a.payload);
+      auto [it, fresh] = port_of_flow.emplace(flow, a.source_port);
+      EXPECT_EQ(it->second, a.source_port) << "flow " << flow << " changed socket";
+      if (fresh) {
+        EXPECT_TRUE(ports.insert(a.source_port).second) << "two flows share a socket";
+      }
+    }
+  }
+  EXPECT_EQ(got, expected);
+}
+
+class ReplayTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kBinDir + "/shortline-replay"))
+      GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
+    echo_ = std::make_unique<RecordingEcho>(GetParam());
+    if (!echo_->ok()) GTEST_SKIP() << "cannot bind " << GetParam() << " (no IPv6 loopback?)";
+    capture_ = write_capture();
+  }
+  void TearDown() override {
+    if (!capture_.empty()) std::filesystem::remove(capture_);
+  }
+  std::unique_ptr<RecordingEcho> echo_;
+  std::string capture_;
+};
+
+TEST_P(ReplayTest, RecordedPaceScaledKeepsPayloadsFlowsAndTiming) {
+  constexpr double kSpeed = 2.0;
+  const RunResult r = replay(capture_, echo_->address(), {"--speed", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json_number(r.output, "read"), kRequests + kRequests / 2 + 1) << r.output;
+  EXPECT_EQ(json_number(r.output, "selected"), kRequests);
+  EXPECT_EQ(json_number(r.output, "dst_port"), 53);
+  EXPECT_EQ(json_number(r.output, "flows"), kFlows);
+  EXPECT_EQ(json_number(r.output, "not_udp"), 1);
+  EXPECT_EQ(json_number(r.output, "sent"), kRequests);
+  EXPECT_EQ(json_number(r.output, "replies"), kRequests) << r.output;
+  check_payloads_and_flows({echo_.get()}, 1);
+  // Pacing: never early against the first arrival, and the whole run not far too slow.
+  const auto arrivals = echo_->arrivals();
+  ASSERT_EQ(arrivals.size(), static_cast<size_t>(kRequests));
+  const auto first = arrivals.front().at;
+  for (size_t i = 0; i < arrivals.size(); ++i) {
+    const int seq = std::atoi(arrivals[i].payload.c_str() + arrivals[i].payload.find("seq=") + 4);
+    const double expected_ms = static_cast<double>(seq) * kGapNs / 1e6 / kSpeed;
+    const double actual_ms =
+        std::chrono::duration<double, std::milli>(arrivals[i].at - first).count();
+    EXPECT_GE(actual_ms, expected_ms - 15.0) << "seq " << seq << " arrived early";
+    EXPECT_LE(actual_ms, expected_ms + 2000.0) << "seq " << seq << " arrived far too late";
+  }
+}
+
+TEST_P(ReplayTest, MaxRateLoopsSendEverythingAgain) {
+  const RunResult r = replay(capture_, echo_->address(), {"--max-rate", "--loop", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json_number(r.output, "sent"), 5 * kRequests) << r.output;
+  EXPECT_EQ(json_number(r.output, "loops"), 5);
+  EXPECT_EQ(json_number(r.output, "replies"), 5 * kRequests) << r.output;
+  check_payloads_and_flows({echo_.get()}, 5);
+}
+
+TEST_P(ReplayTest, DurationBoundsAnEndlessLoop) {
+  const auto started = Clock::now();
+  const RunResult r =
+      replay(capture_, echo_->address(), {"--loop", "0", "--duration", "0.3", "--speed", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"stop\":\"duration\""), std::string::npos) << r.output;
+  EXPECT_GT(json_number(r.output, "sent"), 0);
+  EXPECT_LT(Clock::now() - started, std::chrono::seconds(30));
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, ReplayTest, ::testing::Values("127.0.0.1:0", "[::1]:0"));
+
+// shortline-lb in front of two echo servers; stdout's first line gives its port.
+class LbProcess {
+ public:
+  LbProcess(const std::string& backends, std::string& error) {
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], STDOUT_FILENO);
+      const std::string bin = kBinDir + "/shortline-lb";
+      execl(bin.c_str(), bin.c_str(), "--listen", "127.0.0.1:0", "--backend", backends.c_str(),
+            "--workers", "1", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(out[1]);
+    out_fd_ = out[0];
+    std::string line;
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    char c = 0;
+    while (line.find('\n') == std::string::npos && Clock::now() < deadline) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      if (read(out_fd_, &c, 1) != 1) break;
+      line += c;
+    }
+    const std::string prefix = "shortline-lb: listening on ";
+    if (line.rfind(prefix, 0) != 0) {
+      error = "no ready line from shortline-lb, got: '" + line + "'";
+      return;
+    }
+    const auto address_end = line.find_first_of(" \n", prefix.size());
+    auto address = NetAddress::parse(line.substr(prefix.size(), address_end - prefix.size()));
+    if (address) address_ = *address;
+    else error = "cannot parse the address in '" + line + "'";
+  }
+  ~LbProcess() {
+    if (pid_ > 0 && !stopped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+  }
+  const NetAddress& address() const { return address_; }
+  // SIGTERM, then waits (bounded) for it to drain and exit; the exit status or -1.
+  int stop() {
+    kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    int status = 0;
+    while (Clock::now() < deadline) {
+      char buffer[4096];
+      pollfd p{out_fd_, POLLIN, 0};
+      if (poll(&p, 1, 50) > 0 && read(out_fd_, buffer, sizeof(buffer)) <= 0) {
+        // stdout closed: the process is exiting
+      }
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        stopped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  bool stopped_ = false;
+  NetAddress address_;
+};
+
+TEST(ReplayThroughBalancer, EveryRequestReachesOneServerWithFlowsKeptApart) {
+  if (!std::filesystem::exists(kBinDir + "/shortline-replay"))
+    GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
+  if (!std::filesystem::exists(kBinDir + "/shortline-lb"))
+    GTEST_SKIP() << "shortline-lb not built in " << kBinDir << ": the balancer part is skipped";
+  RecordingEcho first("127.0.0.1:0");
+  RecordingEcho second("127.0.0.1:0");
+  ASSERT_TRUE(first.ok() && second.ok());
+  std::string error;
+  LbProcess lb(first.address().to_string() + "," + second.address().to_string(), error);
+  ASSERT_TRUE(error.empty()) << error;
+  const std::string capture = write_capture();
+  const RunResult r = replay(capture, lb.address(), {"--speed", "4", "--loop", "2"});
+  std::filesystem::remove(capture);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(json_number(r.output, "sent"), 2 * kRequests) << r.output;
+  EXPECT_EQ(json_number(r.output, "replies"), 2 * kRequests) << r.output;
+  check_payloads_and_flows({&first, &second}, 2);
+  EXPECT_EQ(lb.stop(), 0);
+}
+
+TEST(ReplayCli, BadInputExitsTwoWithAMessage) {
+  if (!std::filesystem::exists(kBinDir + "/shortline-replay"))
+    GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
+  const std::string bin = kBinDir + "/shortline-replay";
+  EXPECT_EQ(run({bin, "--help"}, std::chrono::seconds(10)).exit_code, 0);
+  EXPECT_EQ(run({bin, "/nonexistent.pcap", "--target", "127.0.0.1:9"}, std::chrono::seconds(10))
+                .exit_code, 2);
+  EXPECT_EQ(run({bin, "x.pcap", "--target", "127.0.0.1"}, std::chrono::seconds(10)).exit_code, 2);
+  EXPECT_EQ(run({bin, "--target", "127.0.0.1:9"}, std::chrono::seconds(10)).exit_code, 2);
+  const std::string captures = std::string(SHORTLINE_SOURCE_DIR) + "/../shared/captures";
+  if (!std::filesystem::is_directory(captures)) GTEST_SKIP() << "no sample captures at " << captures;
+  for (const char* file : {"heap-overflow-1.pcap", "empty.pcapng"}) {
+    EXPECT_EQ(run({bin, captures + "/" + file, "--target", "127.0.0.1:9"}, std::chrono::seconds(10))
+                  .exit_code, 2) << file;
+  }
+}
+
+}  // namespace
