@@ -1,0 +1,275 @@
+// ServerPicker: shortest-queue picks the least (load + 1) / weight and spreads ties, the
+// other policies cover every UP server, and DOWN or DRAINING servers are never chosen.
+#include "dataplane/server_picker.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace shortline {
+namespace {
+
+constexpr uint32_t kMaxServers = 16;
+
+NetAddress address_of(uint32_t n) {
+  const std::string text = "10.0.0." + std::to_string(n + 1) + ":5300";
+  auto parsed = NetAddress::parse(text);
+  EXPECT_TRUE(parsed.has_value()) << text;
+  return parsed.value_or(NetAddress{});
+}
+
+// A table of `count` UP servers in slots 0..count-1 with the given weight.
+void add_servers(ServerTable& table, uint32_t count, uint32_t weight = 1) {
+  for (uint32_t n = 0; n < count; ++n) {
+    const auto slot = table.add_server(address_of(n), weight);
+    ASSERT_TRUE(slot.has_value());
+    ASSERT_EQ(*slot, n);
+  }
+}
+
+// Places `picks` requests in one batch; returns the chosen slots in order (kNoServer kept
+// as UINT32_MAX).
+std::vector<uint32_t> place_batch(ServerPicker& picker, ServerTable& table, uint32_t picks) {
+  const PoolSnapshot* pool = table.enter_batch(0);
+  picker.begin_batch(*pool, table);
+  std::vector<uint32_t> slots;
+  for (uint32_t p = 0; p < picks; ++p) {
+    const int32_t member = picker.pick();
+    if (member == kNoServer) {
+      slots.push_back(UINT32_MAX);
+      continue;
+    }
+    EXPECT_GE(member, 0);
+    EXPECT_LT(static_cast<std::size_t>(member), pool->members.size());
+    slots.push_back(pool->members[static_cast<std::size_t>(member)].slot);
+  }
+  const uint32_t placed = picker.end_batch();
+  const auto expected = static_cast<uint32_t>(
+      std::count_if(slots.begin(), slots.end(), [](uint32_t s) { return s != UINT32_MAX; }));
+  EXPECT_EQ(placed, expected);
+  return slots;
+}
+
+std::vector<uint32_t> counts_by_slot(const std::vector<uint32_t>& slots) {
+  std::vector<uint32_t> counts(kMaxServers, 0);
+  for (uint32_t s : slots) {
+    if (s < kMaxServers) ++counts[s];
+  }
+  return counts;
+}
+
+constexpr Policy kAllPolicies[] = {Policy::shortest_queue, Policy::power_of_two,
+                                   Policy::round_robin, Policy::random};
+
+TEST(ServerPickerTest, ShortestQueuePicksTheLeastLoaded) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 5);
+  const int64_t in_flight[] = {5, 3, 7, 1, 4};
+  for (uint32_t s = 0; s < 5; ++s) table.slot(s).in_flight.store(in_flight[s]);
+  ServerPicker picker(Policy::shortest_queue, kMaxServers, 1, false);
+  EXPECT_EQ(place_batch(picker, table, 1), std::vector<uint32_t>{3});
+
+  // other_load (a reported queue that is not ours) counts too.
+  table.slot(3).other_load.store(10);
+  EXPECT_EQ(place_batch(picker, table, 1), std::vector<uint32_t>{1});
+}
+
+TEST(ServerPickerTest, ShortestQueueBatchSeesItsOwnPlacements) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 5);
+  std::vector<int64_t> load = {5, 3, 7, 1, 4};
+  for (uint32_t s = 0; s < 5; ++s) table.slot(s).in_flight.store(load[s]);
+  ServerPicker picker(Policy::shortest_queue, kMaxServers, 7, false);
+  // Every pick of the batch goes to a server whose load (including this batch's earlier
+  // placements) is the minimum at that moment.
+  for (uint32_t s : place_batch(picker, table, 20)) {
+    ASSERT_LT(s, 5u);
+    EXPECT_EQ(load[s], *std::min_element(load.begin(), load.end()));
+    ++load[s];
+  }
+  // 20 initial + 20 placed = 40 over 5 servers: every one levelled at 8.
+  EXPECT_EQ(load, (std::vector<int64_t>{8, 8, 8, 8, 8}));
+}
+
+TEST(ServerPickerTest, ShortestQueueTiesRotateAcrossBatches) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 4);
+  ServerPicker picker(Policy::shortest_queue, kMaxServers, 3, false);
+  std::vector<uint32_t> first_picks;
+  for (int batch = 0; batch < 400; ++batch) first_picks.push_back(place_batch(picker, table, 1)[0]);
+  const auto counts = counts_by_slot(first_picks);
+  for (uint32_t s = 0; s < 4; ++s) EXPECT_GT(counts[s], 0u) << "slot " << s;
+  EXPECT_LT(counts[0], 400u) << "ties always went to the lowest id";
+}
+
+TEST(ServerPickerTest, ShortestQueueTiesSpreadWithinABatch) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 8);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    ServerPicker picker(Policy::shortest_queue, kMaxServers, seed, false);
+    std::vector<uint32_t> counts(8, 0);
+    // No server gets a second request before every server has one (and so on).
+    for (uint32_t s : place_batch(picker, table, 21)) {
+      ASSERT_LT(s, 8u);
+      EXPECT_EQ(counts[s], *std::min_element(counts.begin(), counts.end())) << "seed " << seed;
+      ++counts[s];
+    }
+  }
+}
+
+TEST(ServerPickerTest, ShortestQueueHonoursWeights) {
+  ServerTable table(kMaxServers, 1);
+  ASSERT_EQ(table.add_server(address_of(0), 3), std::optional<uint32_t>{0});
+  ASSERT_EQ(table.add_server(address_of(1), 1), std::optional<uint32_t>{1});
+  // (load + 1) / weight: 8 picks at equal load split 6:2 whichever way ties break.
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    ServerPicker picker(Policy::shortest_queue, kMaxServers, seed, false);
+    const auto counts = counts_by_slot(place_batch(picker, table, 8));
+    EXPECT_EQ(counts[0], 6u) << "seed " << seed;
+    EXPECT_EQ(counts[1], 2u) << "seed " << seed;
+  }
+}
+
+TEST(ServerPickerTest, DownAndDrainingServersAreNeverPicked) {
+  for (Policy policy : kAllPolicies) {
+    ServerTable table(kMaxServers, 1);
+    add_servers(table, 4);
+    table.slot(0).in_flight.store(50);
+    table.slot(3).in_flight.store(20);
+    table.set_state(1, ServerState::down);      // idle, so the most attractive
+    table.set_state(2, ServerState::draining);  // likewise
+    ServerPicker picker(policy, kMaxServers, 11, false);
+    std::vector<uint32_t> all;
+    for (int batch = 0; batch < 100; ++batch) {
+      const auto slots = place_batch(picker, table, 8);
+      EXPECT_EQ(picker.candidates(), 2u);
+      all.insert(all.end(), slots.begin(), slots.end());
+    }
+    const auto counts = counts_by_slot(all);
+    EXPECT_EQ(counts[1], 0u) << policy_name(policy);
+    EXPECT_EQ(counts[2], 0u) << policy_name(policy);
+    EXPECT_EQ(counts[0] + counts[3], all.size()) << policy_name(policy);
+  }
+}
+
+TEST(ServerPickerTest, NoServerWhenAllAreDownOrThePoolIsEmpty) {
+  for (Policy policy : kAllPolicies) {
+    ServerTable empty(kMaxServers, 1);
+    ServerPicker picker(policy, kMaxServers, 5, false);
+    EXPECT_EQ(place_batch(picker, empty, 3), std::vector<uint32_t>(3, UINT32_MAX))
+        << policy_name(policy);
+    EXPECT_EQ(picker.candidates(), 0u);
+
+    ServerTable table(kMaxServers, 1);
+    add_servers(table, 3);
+    table.set_state(0, ServerState::down);
+    table.set_state(1, ServerState::draining);
+    table.set_state(2, ServerState::down);
+    EXPECT_EQ(place_batch(picker, table, 3), std::vector<uint32_t>(3, UINT32_MAX))
+        << policy_name(policy);
+
+    table.remove_server(0);
+    table.remove_server(1);
+    table.remove_server(2);
+    EXPECT_EQ(place_batch(picker, table, 2), std::vector<uint32_t>(2, UINT32_MAX))
+        << policy_name(policy);
+  }
+}
+
+TEST(ServerPickerTest, PowerOfTwoPicksTheLessLoadedOfTwo) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 2);
+  table.slot(0).in_flight.store(10);
+  table.slot(1).in_flight.store(2);
+  ServerPicker picker(Policy::power_of_two, kMaxServers, 9, false);
+  // With two servers both are always sampled, so the lighter one always wins.
+  for (int batch = 0; batch < 200; ++batch) {
+    EXPECT_EQ(place_batch(picker, table, 1), std::vector<uint32_t>{1});
+  }
+}
+
+TEST(ServerPickerTest, PowerOfTwoNeverPicksDown) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 3);
+  table.slot(1).in_flight.store(100);
+  table.slot(2).in_flight.store(100);
+  table.set_state(0, ServerState::down);  // the idle one
+  ServerPicker picker(Policy::power_of_two, kMaxServers, 13, false);
+  std::vector<uint32_t> all;
+  for (int batch = 0; batch < 200; ++batch) {
+    const auto slots = place_batch(picker, table, 4);
+    all.insert(all.end(), slots.begin(), slots.end());
+  }
+  const auto counts = counts_by_slot(all);
+  EXPECT_EQ(counts[0], 0u);
+  EXPECT_GT(counts[1], 0u);
+  EXPECT_GT(counts[2], 0u);
+
+  // A single UP server is the only choice.
+  table.set_state(1, ServerState::down);
+  EXPECT_EQ(place_batch(picker, table, 3), std::vector<uint32_t>(3, 2));
+}
+
+TEST(ServerPickerTest, RoundRobinCyclesThroughUpServersEvenly) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 5);
+  table.set_state(2, ServerState::down);
+  table.slot(0).in_flight.store(1000);  // ignored by round-robin
+  table.slot(1).weight.store(10);       // likewise
+  ServerPicker picker(Policy::round_robin, kMaxServers, 21, false);
+  const auto slots = place_batch(picker, table, 400);
+  // Every window of 4 consecutive picks covers the 4 UP servers once.
+  for (std::size_t i = 0; i + 4 <= slots.size(); ++i) {
+    std::vector<uint32_t> window(slots.begin() + static_cast<std::ptrdiff_t>(i),
+                                 slots.begin() + static_cast<std::ptrdiff_t>(i + 4));
+    std::sort(window.begin(), window.end());
+    ASSERT_EQ(window, (std::vector<uint32_t>{0, 1, 3, 4})) << "at pick " << i;
+  }
+  const auto counts = counts_by_slot(slots);
+  EXPECT_EQ(counts[0], 100u);
+  EXPECT_EQ(counts[1], 100u);
+  EXPECT_EQ(counts[2], 0u);
+  EXPECT_EQ(counts[3], 100u);
+  EXPECT_EQ(counts[4], 100u);
+}
+
+TEST(ServerPickerTest, RandomSpreadsOverAllServers) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 8);
+  table.slot(5).in_flight.store(1000);  // ignored by random
+  ServerPicker picker(Policy::random, kMaxServers, 17, false);
+  std::vector<uint32_t> all;
+  for (int batch = 0; batch < 10; ++batch) {
+    const auto slots = place_batch(picker, table, 100);
+    all.insert(all.end(), slots.begin(), slots.end());
+  }
+  const auto counts = counts_by_slot(all);
+  for (uint32_t s = 0; s < 8; ++s) EXPECT_GT(counts[s], 0u) << "slot " << s;
+}
+
+TEST(ServerPickerTest, OneWayCountsDispatchesSinceTheLastReport) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 2);
+  // Slot 0: 10 dispatched since its report, nothing in flight.
+  table.slot(0).requests_total.store(100);
+  table.slot(0).dispatched_at_report.store(90);
+  // Slot 1: 2 dispatched since its report, but a large in-flight count that one-way
+  // mode must ignore.
+  table.slot(1).requests_total.store(50);
+  table.slot(1).dispatched_at_report.store(48);
+  table.slot(1).in_flight.store(1000);
+
+  ServerPicker one_way(Policy::shortest_queue, kMaxServers, 1, true);
+  EXPECT_EQ(place_batch(one_way, table, 1), std::vector<uint32_t>{1});
+  ServerPicker two_way(Policy::shortest_queue, kMaxServers, 1, false);
+  EXPECT_EQ(place_batch(two_way, table, 1), std::vector<uint32_t>{0});
+
+  // In one-way mode other_load still adds: slot 1 becomes 2 + 20 = 22 > 10.
+  table.slot(1).other_load.store(20);
+  EXPECT_EQ(place_batch(one_way, table, 1), std::vector<uint32_t>{0});
+}
+
+}  // namespace
+}  // namespace shortline
