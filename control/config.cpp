@@ -205,7 +205,6 @@ constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
                                                   "buffers_per_worker",
                                                   "batch_size_max",
                                                   "drain_timeout_ms",
-                                                  "udp_gro",
                                                   "backends"};
 constexpr std::string_view kControllerKeys[] = {"port"};
 constexpr std::string_view kBackendKeys[] = {"address", "weight"};
@@ -334,7 +333,6 @@ void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
   section.integer("max_datagram_bytes", dataplane.max_datagram_bytes, 1, Limits::kDatagramBytesMax);
   section.integer("batch_size_max", dataplane.batch_size_max, 1, Limits::kBatchSizeMax);
   section.integer("drain_timeout_ms", dataplane.drain_timeout_ms, 0, kDrainTimeoutMsMax);
-  section.boolean("udp_gro", dataplane.udp_gro);
   // The provided-buffer ring needs a power of two entries.
   if (const Json* value = section.find("buffers_per_worker")) {
     const std::string path = section.path_of("buffers_per_worker");

@@ -73,9 +73,6 @@ constexpr Flag kFlags[] = {
    [](const Config& c) { return number_text(dp(c).max_datagram_bytes); },
    [](const Config& from, Config& to) {
      dp(to).max_datagram_bytes = dp(from).max_datagram_bytes; }},
-  {"--udp-gro", "", "udp_gro", "UDP_GRO on the listen socket (Linux 5.0+)",
-   [](const Config& c) { return bool_text(dp(c).udp_gro); },
-   [](const Config& from, Config& to) { dp(to).udp_gro = dp(from).udp_gro; }},
   {"--help", "", "", "print this help and exit (also -h)", nullptr, nullptr},
   {"--version", "", "", "print the version and exit", nullptr, nullptr},
 };

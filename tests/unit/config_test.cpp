@@ -91,7 +91,7 @@ TEST(ConfigTest, EveryNewKeyIsRead) {
     "policy": "power-of-two", "affinity": "flow", "responses_per_request": 0,
     "request_timeout_ms": "250", "session_idle_timeout_ms": 60000, "max_sessions": 1024,
     "max_servers": 8, "max_datagram_bytes": 1500, "buffers_per_worker": "256",
-    "batch_size_max": 32, "drain_timeout_ms": 0, "udp_gro": true,
+    "batch_size_max": 32, "drain_timeout_ms": 0,
     "backends": ["127.0.0.1:5300", {"address": "[::1]:5301", "weight": "3"}]}})");
   const DataplaneConfig& dataplane = config.load_balancer.dataplane;
   EXPECT_EQ(dataplane.listen.to_string(), "[::1]:6000");
@@ -109,7 +109,6 @@ TEST(ConfigTest, EveryNewKeyIsRead) {
   EXPECT_EQ(dataplane.buffers_per_worker, 256u);
   EXPECT_EQ(dataplane.batch_size_max, 32u);
   EXPECT_EQ(dataplane.drain_timeout_ms, 0u);
-  EXPECT_TRUE(dataplane.udp_gro);
   ASSERT_EQ(dataplane.backends.size(), 2u);
   EXPECT_EQ(dataplane.backends[0].address.to_string(), "127.0.0.1:5300");
   EXPECT_EQ(dataplane.backends[0].weight, 1u);
