@@ -215,6 +215,7 @@ TEST(ServerTableTest, SnapshotsAreReclaimedSafelyUnderConcurrency) {
   constexpr uint32_t kPorts = 1000;
   constexpr std::size_t kMembersMax = 8;
   constexpr uint32_t kControlRoundsMin = 2'000;  // workers keep going until this many
+  constexpr uint32_t kPassesPerBatch = 4;
   ServerTable table(16, kWorkers);
   std::deque<uint32_t> slots;
   for (uint32_t n = 0; n < 4; ++n) {
@@ -238,10 +239,14 @@ TEST(ServerTableTest, SnapshotsAreReclaimedSafelyUnderConcurrency) {
       if (pool->version < last_version) ++bad;
       last_version = pool->version;
       if (pool->members.size() > kMembersMax) ++bad;
-      for (const PoolMember& m : pool->members) {
-        const uint16_t port = m.address.port();
-        if (port < kPortBase || port >= kPortBase + kPorts || m.slot >= table.capacity()) ++bad;
-        ++read;
+      // A few passes, as a worker's batch reads the snapshot more than once; a longer
+      // hold widens the window in which an early free would be caught.
+      for (uint32_t pass = 0; pass < kPassesPerBatch; ++pass) {
+        for (const PoolMember& m : pool->members) {
+          const uint16_t port = m.address.port();
+          if (port < kPortBase || port >= kPortBase + kPorts || m.slot >= table.capacity()) ++bad;
+          ++read;
+        }
       }
     }
     table.go_offline(w);
