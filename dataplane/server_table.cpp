@@ -29,13 +29,13 @@ const PoolSnapshot* ServerTable::enter_batch(uint32_t worker) {
 
 void ServerTable::go_offline(uint32_t worker) { epochs_[worker].seen.store(kOffline); }
 
-void ServerTable::publish_locked(std::unique_ptr<PoolSnapshot> next) {
+void ServerTable::publish_locked(std::unique_ptr<PoolSnapshot> next, uint32_t released_slot) {
   next->version = current_owner_->version + 1;
   const PoolSnapshot* old = current_.exchange(next.get());
   assert(old == current_owner_.get());
   (void)old;
   const uint64_t retire_epoch = global_epoch_.fetch_add(1) + 1;
-  retired_.push_back({retire_epoch, std::move(current_owner_)});
+  retired_.push_back({retire_epoch, std::move(current_owner_), released_slot});
   current_owner_ = std::move(next);
 }
 
@@ -70,8 +70,7 @@ void ServerTable::remove_server(uint32_t slot_index) {
   slots_[slot_index].state.store(ServerState::down);
   auto next = std::make_unique<PoolSnapshot>(*current_owner_);
   std::erase_if(next->members, [&](const PoolMember& m) { return m.slot == slot_index; });
-  publish_locked(std::move(next));
-  slot_in_use_[slot_index] = false;
+  publish_locked(std::move(next), slot_index);
 }
 
 void ServerTable::set_state(uint32_t slot_index, ServerState state) {
@@ -96,7 +95,11 @@ std::size_t ServerTable::reclaim() {
   std::lock_guard lock(control_mutex_);
   uint64_t oldest_seen = kOffline;
   for (uint32_t w = 0; w < workers_; ++w) oldest_seen = std::min(oldest_seen, epochs_[w].seen.load());
-  std::erase_if(retired_, [&](const Retired& r) { return r.epoch <= oldest_seen; });
+  std::erase_if(retired_, [&](const Retired& r) {
+    if (r.epoch > oldest_seen) return false;
+    if (r.released_slot != kNoSlot) slot_in_use_[r.released_slot] = false;
+    return true;
+  });
   return retired_.size();
 }
 

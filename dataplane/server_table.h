@@ -62,7 +62,8 @@ class ServerTable {
   // --- control side (serialised by a mutex; never called from a worker) ---
   // Registers a server in a free slot (state UP) and publishes a new snapshot.
   [[nodiscard]] std::optional<uint32_t> add_server(const NetAddress& address, uint32_t weight);
-  // Takes a server out of the snapshot; its slot is reused once nothing is in flight.
+  // Takes a server out of the snapshot. Its slot is reused only once no worker can hold a
+  // snapshot that still names it (reclaim) and nothing is in flight there.
   void remove_server(uint32_t slot_index);
   void set_state(uint32_t slot_index, ServerState state);
   [[nodiscard]] std::optional<uint32_t> find_server(const NetAddress& address) const;
@@ -77,7 +78,7 @@ class ServerTable {
   };
   static constexpr uint64_t kOffline = UINT64_MAX;
 
-  void publish_locked(std::unique_ptr<PoolSnapshot> next);
+  void publish_locked(std::unique_ptr<PoolSnapshot> next, uint32_t released_slot = kNoSlot);
   [[nodiscard]] std::optional<uint32_t> free_slot_locked() const;
 
   uint32_t capacity_;
@@ -93,7 +94,9 @@ class ServerTable {
   struct Retired {
     uint64_t epoch;
     std::unique_ptr<PoolSnapshot> snapshot;
+    uint32_t released_slot;  // a slot the next snapshot dropped, or kNoSlot
   };
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
   std::vector<Retired> retired_;
 };
 

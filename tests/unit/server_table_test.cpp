@@ -83,7 +83,9 @@ TEST(ServerTableTest, RemoveServerDropsItFromTheSnapshot) {
   EXPECT_EQ(table.find_server(address_with_port(7001)), std::nullopt);
   EXPECT_EQ(table.members().size(), 2u);
 
-  // The freed slot is the next one handed out, with a new generation.
+  // Once no worker can hold the old snapshot, the freed slot is the next one handed out,
+  // with a new generation.
+  table.reclaim();
   const uint32_t generation = table.slot(1).generation.load();
   EXPECT_EQ(table.add_server(address_with_port(7009), 1), std::optional<uint32_t>{1});
   EXPECT_EQ(table.slot(1).generation.load(), generation + 1);
@@ -96,9 +98,25 @@ TEST(ServerTableTest, RemovedSlotWithRequestsInFlightIsNotReused) {
   ASSERT_EQ(table.add_server(address_with_port(7001), 1), std::optional<uint32_t>{1});
   table.slot(0).in_flight.store(3);
   table.remove_server(0);
+  table.reclaim();
   EXPECT_EQ(table.add_server(address_with_port(7002), 1), std::nullopt);
   table.slot(0).in_flight.store(0);
   EXPECT_EQ(table.add_server(address_with_port(7002), 1), std::optional<uint32_t>{0});
+}
+
+TEST(ServerTableTest, RemovedSlotIsNotReusedWhileAWorkerMayHoldASnapshotNamingIt) {
+  ServerTable table(2, 1);
+  ASSERT_EQ(table.add_server(address_with_port(7000), 1), std::optional<uint32_t>{0});
+  ASSERT_EQ(table.add_server(address_with_port(7001), 1), std::optional<uint32_t>{1});
+  const PoolSnapshot* held = table.enter_batch(0);  // still names slot 0 as port 7000
+  table.remove_server(0);
+  table.reclaim();
+  EXPECT_EQ(table.add_server(address_with_port(7002), 1), std::nullopt);
+  EXPECT_EQ(held->members[0].address.port(), 7000);
+  (void)table.enter_batch(0);  // the worker passed a batch boundary
+  table.reclaim();
+  EXPECT_EQ(table.add_server(address_with_port(7002), 1), std::optional<uint32_t>{0});
+  table.go_offline(0);
 }
 
 TEST(ServerTableTest, CapacityExhaustionReturnsNullopt) {
