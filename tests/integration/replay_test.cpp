@@ -46,6 +46,8 @@ class RecordingEcho {
   explicit RecordingEcho(const char* host) {
     const auto bind_to = *NetAddress::parse(std::string(host));
     fd_ = socket(bind_to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int buffer_bytes = 1 << 20;  // a max-rate burst must not overflow the echo socket
+    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
     if (fd_ >= 0 && bind(fd_, bind_to.sockaddr_ptr(), bind_to.length) == 0) {
       socklen_t length = sizeof(address_.storage);
       getsockname(fd_, address_.sockaddr_ptr(), &length);
@@ -274,7 +276,10 @@ TEST_P(ReplayTest, RecordedPaceScaledKeepsPayloadsFlowsAndTiming) {
   EXPECT_EQ(json_number(r.output, "sent"), kRequests);
   EXPECT_EQ(json_number(r.output, "replies"), kRequests) << r.output;
   check_payloads_and_flows({echo_.get()}, 1);
-  // Pacing: never early against the first arrival, and the whole run not far too slow.
+  // Pacing, with bounds generous enough for a loaded machine (the echo thread may see the
+  // first datagram late): no datagram far ahead of its schedule relative to the first, the
+  // run not far too slow, and the whole span close to the scaled recorded span (a replay at
+  // full speed would take about 1 ms, not 287 ms).
   const auto arrivals = echo_->arrivals();
   ASSERT_EQ(arrivals.size(), static_cast<size_t>(kRequests));
   const auto first = arrivals.front().at;
@@ -283,18 +288,21 @@ TEST_P(ReplayTest, RecordedPaceScaledKeepsPayloadsFlowsAndTiming) {
     const double expected_ms = static_cast<double>(seq) * kGapNs / 1e6 / kSpeed;
     const double actual_ms =
         std::chrono::duration<double, std::milli>(arrivals[i].at - first).count();
-    EXPECT_GE(actual_ms, expected_ms - 15.0) << "seq " << seq << " arrived early";
+    EXPECT_GE(actual_ms, expected_ms - 50.0) << "seq " << seq << " arrived early";
     EXPECT_LE(actual_ms, expected_ms + 2000.0) << "seq " << seq << " arrived far too late";
   }
+  const double span_ms =
+      std::chrono::duration<double, std::milli>(arrivals.back().at - first).count();
+  EXPECT_GE(span_ms, 0.7 * (kRequests - 1) * kGapNs / 1e6 / kSpeed);
 }
 
 TEST_P(ReplayTest, MaxRateLoopsSendEverythingAgain) {
-  const RunResult r = replay(capture_, echo_->address(), {"--max-rate", "--loop", "5"});
+  const RunResult r = replay(capture_, echo_->address(), {"--max-rate", "--loop", "3"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(json_number(r.output, "sent"), 5 * kRequests) << r.output;
-  EXPECT_EQ(json_number(r.output, "loops"), 5);
-  EXPECT_EQ(json_number(r.output, "replies"), 5 * kRequests) << r.output;
-  check_payloads_and_flows({echo_.get()}, 5);
+  EXPECT_EQ(json_number(r.output, "sent"), 3 * kRequests) << r.output;
+  EXPECT_EQ(json_number(r.output, "loops"), 3);
+  EXPECT_EQ(json_number(r.output, "replies"), 3 * kRequests) << r.output;
+  check_payloads_and_flows({echo_.get()}, 3);
 }
 
 TEST_P(ReplayTest, DurationBoundsAnEndlessLoop) {

@@ -244,7 +244,11 @@ void Engine::drain_flow(uint32_t flow) {
   for (int round = 0; round < 8; ++round) {
     const int rc = ::recvmmsg(sockets_.fd(flow), recv_msgs_.data(), kRecvBatch, MSG_DONTWAIT,
                               nullptr);
-    if (rc <= 0) return;  // EAGAIN, or an ICMP error (ECONNREFUSED) reported on the socket
+    if (rc < 0 && errno == ECONNREFUSED) {  // an ICMP port unreachable, now cleared
+      ++result_.refused;
+      continue;
+    }
+    if (rc <= 0) return;  // EAGAIN
     const uint64_t now = now_ns();
     for (int i = 0; i < rc; ++i) {
       if (out.size == 0) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -53,7 +54,7 @@ std::string skip_text(const CaptureCounts& counts) {
   return text;
 }
 
-ReplaySchedule make_schedule(const ReplayOptions& options, const CapturePlan& plan,
+ReplaySchedule make_schedule(ReplayOptions& options, const CapturePlan& plan,
                              ReplayResult& result) {
   std::vector<uint64_t> timestamps;
   timestamps.reserve(plan.datagrams.size());
@@ -62,6 +63,12 @@ ReplaySchedule make_schedule(const ReplayOptions& options, const CapturePlan& pl
   Offsets offsets = build_offsets(timestamps, gap_max_ns);
   result.gaps_clamped = offsets.gaps_clamped;
   result.timestamps_backwards = offsets.backwards;
+  if (!options.max_rate && !offsets.offsets_ns.empty() && offsets.offsets_ns.back() == 0) {
+    // One datagram, or all at one instant: there is no recorded pace to keep.
+    std::fputs("shortline-replay: the selection spans no time (one timestamp): sending at "
+               "full speed\n", stderr);
+    options.max_rate = true;
+  }
   return ReplaySchedule(std::move(offsets.offsets_ns), options.max_rate ? 0.0 : options.speed);
 }
 
@@ -80,6 +87,7 @@ int main(int argc, char** argv) {
   load.dst_port = options.dst_port;
   load.flows_max = options.flows_max;
   CapturePlan plan;
+  const auto load_start = std::chrono::steady_clock::now();
   if (!load_capture(options.capture_path, load, plan, error)) {
     // libpcap's own messages often start with the path already.
     const bool has_path = error.rfind(options.capture_path, 0) == 0;
@@ -96,6 +104,8 @@ int main(int argc, char** argv) {
                                 std::to_string(plan.counts.records_read) + " records read" +
                                 skip_text(plan.counts) + ")");
   ReplayResult result;
+  result.load_elapsed_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::steady_clock::now() - load_start).count());
   const ReplaySchedule schedule = make_schedule(options, plan, result);
   if (!ensure_fd_limit(plan.flows.flow_count()))
     return fail(kExitRuntime, "the open-file limit is too low for " +

@@ -91,15 +91,18 @@ struct Derived {
   double loss_pct = 0;
   double send_s = 0;
   double achieved_pps = 0;
+  double read_pps = 0;
 };
 
-Derived derive(const ReplayResult& r) {
+Derived derive(const CaptureCounts& c, const ReplayResult& r) {
   Derived d;
   d.loss = r.sent > r.replies ? r.sent - r.replies : 0;
   d.loss_pct = r.sent == 0 ? 0.0 : 100.0 * static_cast<double>(d.loss) / static_cast<double>(r.sent);
   d.send_s = static_cast<double>(r.send_elapsed_ns) / 1e9;
   // Intervals over time, as the intended rate counts them: n sends span n - 1 intervals.
   d.achieved_pps = d.send_s > 0 && r.sent > 1 ? static_cast<double>(r.sent - 1) / d.send_s : 0.0;
+  const double load_s = static_cast<double>(r.load_elapsed_ns) / 1e9;
+  d.read_pps = load_s > 0 ? static_cast<double>(c.records_read) / load_s : 0.0;
   return d;
 }
 
@@ -119,7 +122,7 @@ __attribute__((format(printf, 1, 2))) std::string line(const char* format, ...) 
 
 std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const ReplayResult& r) {
   const CaptureCounts& c = plan.counts;
-  const Derived d = derive(r);
+  const Derived d = derive(c, r);
   auto skip = [&c](SkipReason s) { return c.skipped[static_cast<size_t>(s)]; };
   std::string out = "shortline-replay: " + o.capture_path + " (" + plan.link_type_name +
                     ") -> " + o.target_text + "\n";
@@ -130,6 +133,8 @@ std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const R
               c.records_read, c.udp_datagrams, c.selected, skip(SkipReason::kNotUdp),
               skip(SkipReason::kFragment), skip(SkipReason::kTruncated),
               skip(SkipReason::kMalformed), skip(SkipReason::kFiltered));
+  out += line("  reading:   %.3f s, %.0f records/s\n", static_cast<double>(r.load_elapsed_ns) / 1e9,
+              d.read_pps);
   if (c.file_damaged) out += "  warning:   capture damaged, read stopped: " + c.file_warning + "\n";
   out += line("  flows:     %u sockets for %" PRIu64 " sources (%" PRIu64 " folded)\n",
               plan.flows.flow_count(), plan.flows.distinct_sources(), plan.flows.folded_sources());
@@ -137,8 +142,9 @@ std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const R
               r.sent, d.send_s, r.loops_started, to_string(r.stop), d.achieved_pps);
   out += o.max_rate ? std::string(" at max rate") : line(", %.1f pps intended", r.intended_rate_pps);
   out += line("; send errors %" PRIu64 "\n", r.send_errors);
-  out += line("  replies:   %" PRIu64 ", loss %" PRIu64 " (%.2f%%), unmatched %" PRIu64 "\n",
-              r.replies, d.loss, d.loss_pct, r.unmatched_replies);
+  out += line("  replies:   %" PRIu64 ", loss %" PRIu64 " (%.2f%%), unmatched %" PRIu64
+              ", refused (ICMP unreachable) %" PRIu64 "\n",
+              r.replies, d.loss, d.loss_pct, r.unmatched_replies, r.refused);
   if (r.latency_ns.count() == 0) out += "  latency:   no replies\n";
   else out += line("  latency:   p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, max %.3f ms\n",
                    ms(r.latency_ns.percentile(0.5)), ms(r.latency_ns.percentile(0.99)),
@@ -153,7 +159,7 @@ std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const R
 
 std::string format_json(const ReplayOptions& o, const CapturePlan& plan, const ReplayResult& r) {
   const CaptureCounts& c = plan.counts;
-  const Derived d = derive(r);
+  const Derived d = derive(c, r);
   std::string out = "{\"capture\":" + json_quote(o.capture_path) +
                     ",\"link_type\":" + json_quote(plan.link_type_name) +
                     ",\"target\":" + json_quote(o.target_text) +
@@ -172,7 +178,10 @@ std::string format_json(const ReplayOptions& o, const CapturePlan& plan, const R
               ",\"loops\":%" PRIu64 ",\"stop\":\"%s\"",
               r.sent, r.send_errors, r.send_calls, r.loops_started, to_string(r.stop));
   out += line(",\"replies\":%" PRIu64 ",\"unmatched_replies\":%" PRIu64 ",\"loss\":%" PRIu64
-              ",\"loss_pct\":%.4f", r.replies, r.unmatched_replies, d.loss, d.loss_pct);
+              ",\"loss_pct\":%.4f,\"refused\":%" PRIu64, r.replies, r.unmatched_replies, d.loss,
+              d.loss_pct, r.refused);
+  out += line(",\"load_seconds\":%.6f,\"read_pps\":%.1f",
+              static_cast<double>(r.load_elapsed_ns) / 1e9, d.read_pps);
   out += line(",\"send_seconds\":%.6f,\"achieved_pps\":%.1f,\"intended_pps\":%.1f,\"max_rate\":%s",
               d.send_s, d.achieved_pps, r.intended_rate_pps, o.max_rate ? "true" : "false");
   out += line(",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",

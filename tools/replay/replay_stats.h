@@ -44,7 +44,9 @@ struct ReplayResult {
   uint64_t send_calls = 0;        // sendmmsg calls
   uint64_t replies = 0;           // replies matched to a request of the same flow
   uint64_t unmatched_replies = 0; // replies with no request outstanding on their flow
+  uint64_t refused = 0;           // ICMP port-unreachable reports: nothing listens at target
   uint64_t loops_started = 0;
+  uint64_t load_elapsed_ns = 0;   // reading and decoding the capture (both passes)
   uint64_t send_elapsed_ns = 0;   // start to the last send
   uint64_t total_elapsed_ns = 0;  // start to the end of the reply wait
   uint64_t gaps_clamped = 0;
