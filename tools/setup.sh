@@ -33,7 +33,10 @@ fi
 
 build_dir="${1:-build/release}"
 shift || true
-if [ ! -f "$build_dir/build.ninja" ]; then
-  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTLINE_WERROR=ON "$@"
+# Configure when new or when options are given (a re-configure of a cached tree is quick
+# and makes the options stick even if the folder was first made with others).
+if [ ! -f "$build_dir/build.ninja" ] || (($#)); then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTLINE_WERROR=ON "$@" \
+    >"$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; exit 1; }
 fi
 cmake --build "$build_dir" -j "$(nproc)"
