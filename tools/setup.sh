@@ -35,6 +35,7 @@ build_dir="${1:-build/release}"
 shift || true
 # Configure when new or when options are given (a re-configure of a cached tree is quick
 # and makes the options stick even if the folder was first made with others).
+mkdir -p "$(dirname "$build_dir")"
 if [ ! -f "$build_dir/build.ninja" ] || (($#)); then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHORTLINE_WERROR=ON "$@" \
     >"$build_dir.configure.log" 2>&1 || { cat "$build_dir.configure.log"; exit 1; }
