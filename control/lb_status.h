@@ -1,0 +1,57 @@
+// A point-in-time picture of a running balancer: each server's state, queue, load and
+// speed, the data-plane counters and the control plane's counters. Produced by the
+// control thread, rendered by the admin endpoint (JSON, Prometheus) and read by the
+// controller's live view. Plain values: copying one never touches the hot path.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataplane/worker_stats.h"
+
+namespace shortline {
+
+struct ServerStatus {
+  uint32_t id = 0;                 // reported server id; static backends get ids from 1<<31
+  std::string address;             // "127.0.0.1:50000"
+  std::string state;               // "up", "draining", "down"
+  bool static_backend = false;     // from --backend / config, not from reports
+  int64_t reported_queue = -1;     // last reported queue length; -1 = never reported
+  double report_age_ms = -1;       // how old that report is; -1 = never
+  int64_t in_flight = 0;           // this balancer's requests awaiting replies there
+  int64_t load = 0;                // what shortest-queue compares (before weighting)
+  double speed = 1;                // relative service rate learnt (1 = the pool's reference)
+  uint32_t weight = 1;             // the weight the data plane uses
+  uint64_t requests = 0;           // dispatched by this balancer
+  uint64_t replies = 0;
+  uint64_t timeouts = 0;
+  uint32_t errors = 0;             // passive errors (ECONNREFUSED, send failures)
+};
+
+struct ScalingStatus {
+  std::string last_action;         // "add", "remove 3", "" when none yet
+  std::string last_reason;         // "queue_high", ...
+  double last_action_age_ms = -1;
+  uint32_t requests_unacknowledged = 0;  // ScaleRequests still being retried
+};
+
+struct LbStatus {
+  uint64_t uptime_ms = 0;
+  std::string listen_address;
+  uint32_t workers = 0;
+  std::string policy;
+  std::string affinity;
+  std::vector<ServerStatus> servers;
+  StatsTotals dataplane;                                   // data-plane counters and gauges
+  std::vector<std::pair<std::string, uint64_t>> control;   // control-plane counters by name
+  ScalingStatus scaling;
+};
+
+// {"uptime_ms":..., "servers":[{...}], "counters":{...}, "control":{...}, "scaling":{...}}
+[[nodiscard]] std::string to_json(const LbStatus& status);
+// Prometheus text exposition format (shortline_* metrics, servers labelled by id/address).
+[[nodiscard]] std::string to_prometheus(const LbStatus& status);
+
+}  // namespace shortline
