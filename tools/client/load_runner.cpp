@@ -20,6 +20,9 @@ constexpr uint32_t kIssueBatchMax = 256;    // open loop: sends per pass when be
 constexpr uint32_t kReceiveBatchMax = 1024;  // receives per pass
 constexpr uint64_t kWakeMaxNs = 50'000'000;  // never sleep longer than this
 constexpr std::size_t kServerIdsMax = 64;
+// Socket buffers asked for (best effort: the kernel caps them at net.core.rmem_max and
+// wmem_max); an open-loop burst of replies larger than this is dropped by the kernel.
+constexpr int kSocketBufferBytes = 4 << 20;
 
 }  // namespace
 
@@ -53,6 +56,9 @@ bool LoadRunner::open(std::string& error) {
     error = "cannot open a socket to " + options_.target.to_string() + ": " + std::strerror(errno);
     return false;
   }
+  const int buffer_bytes = kSocketBufferBytes;
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buffer_bytes, sizeof(buffer_bytes));
   return true;
 }
 

@@ -55,6 +55,9 @@ void parse_one(CliFlags& flags, ServerOptions& o, std::string& error) {
     const std::string text = flags.text();
     const auto address = NetAddress::parse(text);
     if (!address) flags.fail("--balancer: '" + text + "' is not HOST:PORT or [V6]:PORT");
+    if (address && o.balancers.size() >= kServerBalancersMax) {
+      flags.fail("--balancer: more than " + std::to_string(kServerBalancersMax) + " balancers");
+    }
     if (address && o.balancers.size() < kServerBalancersMax) o.balancers.push_back(*address);
   } else if (flags.is("--listen-address")) {
     if (!parse_listen(flags.text(), o, error)) flags.fail(error);

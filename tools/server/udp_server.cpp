@@ -16,6 +16,9 @@ namespace {
 constexpr int kPollTimeoutMs = 10;          // how often the receiver checks for a stop
 constexpr uint32_t kReceiveBatchMax = 256;  // datagrams per wake before checking again
 constexpr auto kWorkerWait = std::chrono::milliseconds(10);
+// Socket receive buffer asked for (best effort: the kernel caps it at net.core.rmem_max).
+// A burst larger than the buffer is dropped by the kernel before the receiver sees it.
+constexpr int kReceiveBufferBytes = 4 << 20;
 
 uint64_t steady_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -72,6 +75,9 @@ bool UdpServer::start(std::string& error) {
     error = "cannot bind " + address->to_string() + ": " + std::strerror(errno);
     return false;
   }
+  const int receive_buffer_bytes = kReceiveBufferBytes;
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
+                     sizeof(receive_buffer_bytes));
   sockaddr_storage storage{};
   socklen_t length = sizeof(storage);
   ::getsockname(fd_, reinterpret_cast<sockaddr*>(&storage), &length);
