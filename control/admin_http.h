@@ -1,0 +1,45 @@
+// The balancer's admin HTTP endpoint (loopback by default): GET /metrics (Prometheus text),
+// GET /api/status (JSON) and GET / (a self-contained live page that polls /api/status every
+// second). It runs on its own small thread pool, never on a data-plane worker, and reads
+// the balancer only through the status provider it is given.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "control/lb_status.h"
+#include "dataplane/net_address.h"
+
+namespace shortline {
+
+class AdminServer {
+ public:
+  // Called on an admin thread for each /metrics or /api/status request (never twice at once:
+  // the server serialises the calls). It must not block for long.
+  using StatusProvider = std::function<LbStatus()>;
+
+  AdminServer();
+  ~AdminServer();  // stops the server if it still runs
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds `address` (port 0: the kernel picks a free one) and serves on a thread of its own.
+  // Returns "" on success or a one-line reason ("cannot bind 127.0.0.1:54080"). Call once.
+  [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider);
+  // Stops serving and joins the thread; open connections are closed. Safe to call twice.
+  void stop();
+  // The address actually bound (the real port when 0 was asked for); empty before start.
+  [[nodiscard]] const NetAddress& bound_address() const { return bound_; }
+
+ private:
+  struct State;  // holds the httplib server, so that only admin_http.cpp includes httplib
+  std::unique_ptr<State> state_;
+  NetAddress bound_;
+};
+
+// The live page served at "/": HTML, CSS and script in one string, no external assets.
+[[nodiscard]] std::string_view admin_page_html();
+
+}  // namespace shortline
