@@ -37,6 +37,7 @@ struct DataplaneConfig {
   uint32_t buffers_per_worker = 4096;      // provided-buffer ring entries (power of two)
   uint32_t batch_size_max = 64;            // completions handled per loop iteration
   uint32_t drain_timeout_ms = 2000;        // on SIGTERM, how long to wait for replies
+  bool udp_gso = true;                     // runs of equal-size datagrams as one GSO send
   std::vector<BackendSpec> backends;       // static pool, registered at start
 
   // Limits checked here so that the data plane can assert them; control/ validates

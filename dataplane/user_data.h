@@ -13,6 +13,8 @@ enum class OpKind : uint8_t {
   upstream_send,        // request sent to a server (index = buffer id)
   client_send,          // reply sent to a client (index = buffer id)
   cancel,               // an async cancel; its own completion carries no information
+  upstream_send_group,  // a GSO run of requests to one server (index = group)
+  client_send_group,    // a GSO run of replies to one client (index = group)
 };
 
 struct UserData {

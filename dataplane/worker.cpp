@@ -40,14 +40,6 @@ uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-struct Worker::SendState {
-  msghdr header;
-  iovec vector;
-  sockaddr_in6 name;
-  uint32_t session;
-  uint32_t session_generation;
-};
-
 Worker::Worker(uint32_t id, const DataplaneConfig& config, ServerTable& table, WorkerStats& stats)
     : id_(id),
       config_(config),
@@ -64,7 +56,8 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, ServerTable& table, W
       responses_(config.responses_per_request),
       completions_(std::make_unique<Completion[]>(config.batch_size_max)),
       requests_(std::make_unique<Request[]>(config.batch_size_max)),
-      send_states_(std::make_unique<SendState[]>(config.buffers_per_worker + kEmptyReplySlots)),
+      sends_(config.buffers_per_worker + kEmptyReplySlots, config.batch_size_max * 2,
+             std::max<uint32_t>(64, config.buffers_per_worker / 4), config.udp_gso),
       empty_free_(std::make_unique<uint32_t[]>(kEmptyReplySlots)),
       rearm_(std::make_unique<Rearm[]>(sessions_.capacity())) {}
 
@@ -82,13 +75,6 @@ std::error_code Worker::init(int listen_fd) {
   listen_header_.msg_controllen = kControlBytes;
   for (uint32_t e = 0; e < kEmptyReplySlots; ++e)
     empty_free_[empty_free_count_++] = config_.buffers_per_worker + e;
-  for (uint32_t b = 0; b < config_.buffers_per_worker + kEmptyReplySlots; ++b) {
-    SendState& state = send_states_[b];
-    state = SendState{};
-    state.header.msg_iov = &state.vector;
-    state.header.msg_iovlen = 1;
-    state.header.msg_name = &state.name;
-  }
   arm_listen();
   ring_.submit();
   return {};
@@ -103,11 +89,13 @@ void Worker::run(const RunControl& control) {
   for (;;) {
     now_ns_ = monotonic_ns();
     pool_ = table_.enter_batch(id_);
+    // Timers first: a session they close has no send queued in this iteration.
+    if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
     const uint32_t reaped = ring_.reap(completions_.get(), config_.batch_size_max);
     for (uint32_t c = 0; c < reaped; ++c) handle_completion(completions_[c]);
     place_requests(*pool_);
+    flush_sends();
     deltas_.publish(table_);
-    if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
     if (control.stop_receiving.load(std::memory_order_relaxed) && listen_wanted_) {
       listen_wanted_ = false;  // drain: no new requests, replies still flow
       ring_.cancel(UserData{OpKind::listen_receive, 0, 0}.encode(),
@@ -136,8 +124,10 @@ void Worker::handle_completion(const Completion& completion) {
   switch (UserData::decode(completion.user_data).kind) {
     case OpKind::listen_receive: on_listen_receive(completion); break;
     case OpKind::upstream_receive: on_upstream_receive(completion); break;
-    case OpKind::upstream_send: on_send_done(completion, true); break;
-    case OpKind::client_send: on_send_done(completion, false); break;
+    case OpKind::upstream_send: on_send_done(completion, true, false); break;
+    case OpKind::client_send: on_send_done(completion, false, false); break;
+    case OpKind::upstream_send_group: on_send_done(completion, true, true); break;
+    case OpKind::client_send_group: on_send_done(completion, false, true); break;
     case OpKind::cancel: break;
   }
 }
@@ -200,14 +190,15 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool, u
   if (index == kNoSession) return;  // dropped and counted
   Session& session = sessions_.at(index);
   sessions_.touch(index, now_ns);
-  SendState& state = send_states_[request.buffer_id];
+  SendState& state = sends_.state(request.buffer_id);
+  state.header.msg_name = nullptr;  // connected socket
+  state.header.msg_namelen = 0;
+  state.vector.iov_base = const_cast<uint8_t*>(request.payload);
+  state.vector.iov_len = request.length;
   state.session = index;
   state.session_generation = session.generation;
-  if (!ring_.send(session.upstream_fd, request.payload, request.length,
-                  UserData{OpKind::upstream_send, 0, request.buffer_id}.encode())) [[unlikely]] {
-    drop_request(request.buffer_id, Counter::drop_upstream_send);
-    return;
-  }
+  sends_.add(request.buffer_id, session.upstream_fd, OpKind::upstream_send,
+             OpKind::upstream_send_group);
   stats_.add(Counter::requests_forwarded);
   deltas_.add_request(session.server_slot);
   if (responses_ == 0) return;
@@ -364,18 +355,22 @@ void Worker::forward_empty_reply(uint32_t session_index) {
 void Worker::send_reply(uint32_t state_index, uint32_t session_index, void* data,
                         uint32_t length) {
   const Session& session = sessions_.at(session_index);
-  SendState& state = send_states_[state_index];
+  SendState& state = sends_.state(state_index);
   std::memcpy(&state.name, &session.client.storage, sizeof(state.name));
+  state.header.msg_name = &state.name;
   state.header.msg_namelen = session.client.length;
   state.vector.iov_base = data;
   state.vector.iov_len = length;
   state.session = session_index;
   state.session_generation = session.generation;
-  if (!ring_.sendmsg(listen_fd_, &state.header,
-                     UserData{OpKind::client_send, 0, state_index}.encode())) [[unlikely]] {
-    stats_.add(Counter::drop_client_send);
-    release_send_state(state_index);
-  }
+  sends_.add(state_index, listen_fd_, OpKind::client_send, OpKind::client_send_group);
+}
+
+void Worker::flush_sends() {
+  // A send that found no submission slot fails like one the kernel refused.
+  sends_.flush(ring_, [this](uint32_t state_index) {
+    send_finished(state_index, -EAGAIN, sends_.state(state_index).header.msg_namelen == 0);
+  });
 }
 
 void Worker::release_send_state(uint32_t state_index) {
@@ -398,10 +393,20 @@ void Worker::reply_arrived(uint32_t index) {
   if (session.pending_replies == 0) sessions_.clear_pending(index);
 }
 
-void Worker::on_send_done(const Completion& completion, bool to_upstream) {
-  const uint32_t bid = UserData::decode(completion.user_data).index;
-  release_send_state(bid);
-  if (completion.result >= 0) [[likely]] {
+void Worker::on_send_done(const Completion& completion, bool to_upstream, bool group) {
+  const uint32_t index = UserData::decode(completion.user_data).index;
+  if (!group) {
+    send_finished(index, completion.result, to_upstream);
+    return;
+  }
+  for (const uint32_t state_index : sends_.group_states(index))
+    send_finished(state_index, completion.result, to_upstream);
+  sends_.release_group(index);
+}
+
+void Worker::send_finished(uint32_t state_index, int32_t result, bool to_upstream) {
+  release_send_state(state_index);
+  if (result >= 0) [[likely]] {
     if (!to_upstream) stats_.add(Counter::replies_forwarded);
     return;
   }
@@ -410,11 +415,11 @@ void Worker::on_send_done(const Completion& completion, bool to_upstream) {
     return;
   }
   stats_.add(Counter::drop_upstream_send);
-  const SendState& state = send_states_[bid];
+  const SendState& state = sends_.state(state_index);
   if (state.session >= sessions_.capacity()) return;
   Session& session = sessions_.at(state.session);
   if (!session.open || session.generation != state.session_generation) return;
-  if (completion.result == -ECONNREFUSED) {
+  if (result == -ECONNREFUSED) {
     stats_.add(Counter::upstream_refused);
     table_.slot(session.server_slot).passive_errors.fetch_add(1, std::memory_order_relaxed);
   }

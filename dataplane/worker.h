@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "dataplane/dataplane_config.h"
+#include "dataplane/send_batch.h"
 #include "dataplane/server_picker.h"
 #include "dataplane/server_table.h"
 #include "dataplane/session_table.h"
@@ -45,12 +46,13 @@ class Worker {
     const sockaddr* name;
     socklen_t name_length;
   };
-  struct SendState;  // per buffer id: the message header and the session of a send
 
   void handle_completion(const struct Completion& completion);
   void on_listen_receive(const struct Completion& completion);
   void on_upstream_receive(const struct Completion& completion);
-  void on_send_done(const struct Completion& completion, bool to_upstream);
+  void on_send_done(const struct Completion& completion, bool to_upstream, bool group);
+  void send_finished(uint32_t state_index, int32_t result, bool to_upstream);
+  void flush_sends();
   void note_kernel_drops(struct io_uring_recvmsg_out* out);
   void place_requests(const PoolSnapshot& pool);
   void forward_request(const Request& request, const PoolSnapshot& pool, uint64_t now_ns);
@@ -96,7 +98,7 @@ class Worker {
   uint32_t request_count_ = 0;
   // Send states for replies without a buffer (empty datagrams), past the buffer ids.
   static constexpr uint32_t kEmptyReplySlots = 64;
-  std::unique_ptr<SendState[]> send_states_;  // indexed by buffer id
+  SendBatch sends_;  // send state per buffer id (plus the empty-reply slots), GSO groups
   std::unique_ptr<uint32_t[]> empty_free_;
   uint32_t empty_free_count_ = 0;
   struct Rearm {
