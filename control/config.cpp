@@ -205,7 +205,10 @@ constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
                                                   "buffers_per_worker",
                                                   "batch_size_max",
                                                   "drain_timeout_ms",
-                                                  "backends"};
+                                                  "backends",
+                                                  "admin_enabled",
+                                                  "admin_address",
+                                                  "admin_port"};
 constexpr std::string_view kControllerKeys[] = {"port"};
 constexpr std::string_view kBackendKeys[] = {"address", "weight"};
 
@@ -359,6 +362,19 @@ void read_names(const Section& section, DataplaneConfig& dataplane) {
   }
 }
 
+// The admin endpoint's keys. Port 0 is allowed: the kernel picks one and the balancer says it.
+void read_admin(const Section& section, LoadBalancerConfig& balancer) {
+  section.boolean("admin_enabled", balancer.admin_enabled);
+  section.integer("admin_port", balancer.admin_port, 0, 65535);
+  if (const Json* host = section.find("admin_address")) {
+    const auto path = section.path_of("admin_address");
+    constexpr std::string_view allowed = "an IPv4 or IPv6 literal or \"localhost\"";
+    balancer.admin_address = read_string(*host, path, allowed);
+    if (!compose_address(balancer.admin_address, balancer.admin_port))
+      fail(path, shown(*host), allowed);
+  }
+}
+
 void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   const Section section(value, "load_balancer", kLoadBalancerKeys);
   section.port("server_side_port", balancer.server_side_port);
@@ -374,6 +390,7 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   }
   read_dataplane(section, balancer.dataplane);
   read_names(section, balancer.dataplane);
+  read_admin(section, balancer);
   if (const Json* backends = section.find("backends"))
     balancer.dataplane.backends = read_backends(*backends, section.path_of("backends"));
   const auto& dataplane = balancer.dataplane;
@@ -398,6 +415,9 @@ Config read_config(const Json& document) {
   const auto listen = compose_address(balancer.listen_address, balancer.client_side_port);
   if (!listen) throw ConfigError{"config: load_balancer.listen_address: cannot be composed"};
   balancer.dataplane.listen = *listen;
+  const auto admin = compose_address(balancer.admin_address, balancer.admin_port);
+  if (!admin) throw ConfigError{"config: load_balancer.admin_address: cannot be composed"};
+  balancer.admin_listen = *admin;
   return config;
 }
 

@@ -34,6 +34,11 @@ struct LoadBalancerConfig {               // "load_balancer"
   std::string listen_address = "127.0.0.1";  // host part of the client-side listen address
   // dataplane.listen is listen_address + client_side_port; the rest maps key by key.
   DataplaneConfig dataplane;
+  // The admin HTTP endpoint (/metrics, /api/status, the live page); loopback by default.
+  bool admin_enabled = true;
+  std::string admin_address = "127.0.0.1";  // host part of admin_listen
+  uint16_t admin_port = 54080;              // 0 = any free port (the balancer prints it)
+  NetAddress admin_listen;                  // admin_address + admin_port, composed at load
 };
 
 struct ControllerConfig {                 // "controller"

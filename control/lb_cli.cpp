@@ -38,6 +38,11 @@ constexpr Flag kFlags[] = {
    [](const Config&) { return std::string("none"); }, nullptr},
   {"--listen", "HOST:PORT", "", "where clients send; port 0 = any free port",
    [](const Config& c) { return dp(c).listen.to_string(); }, nullptr},
+  {"--admin", "HOST:PORT|off", "", "admin HTTP endpoint (/metrics, /api/status, /); port 0 = any",
+   [](const Config& c) {
+     const auto& balancer = c.load_balancer;
+     return balancer.admin_enabled ? balancer.admin_listen.to_string() : std::string("off"); },
+   nullptr},
   {"--backend", "HOST:PORT[@W]", "",
    "static servers: a comma list, repeatable",
    [](const Config&) { return std::string("none"); }, nullptr},
@@ -193,11 +198,37 @@ std::optional<std::string> apply_listen(std::string_view value, Config& config) 
   return std::nullopt;
 }
 
+// --admin HOST:PORT sets the admin address and the keys it is made of (port 0 allowed, as
+// in config.json); --admin off turns the endpoint off.
+std::optional<std::string> apply_admin(std::string_view value, Config& config) {
+  auto& balancer = config.load_balancer;
+  if (value == "off") {
+    balancer.admin_enabled = false;
+    return std::nullopt;
+  }
+  const auto address = NetAddress::parse(value);
+  if (!address) {
+    std::string message("\"");
+    message.append(value).append("\" is not allowed: expected off or HOST:PORT with HOST an IPv4 ");
+    return cli_error("--admin", message.append("literal, [IPv6] or localhost, PORT 0 to 65535"));
+  }
+  balancer.admin_enabled = true;
+  balancer.admin_listen = *address;
+  balancer.admin_port = address->port();
+  std::string host = address->to_string();
+  host.resize(host.rfind(':'));
+  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
+  balancer.admin_address = host;
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_flags(const std::vector<Occurrence>& occurrences, Config& config) {
   for (const auto& occurrence : occurrences) {
     const Flag& flag = *occurrence.flag;
     if (flag.name == "--listen") {
       if (auto error = apply_listen(occurrence.value, config)) return error;
+    } else if (flag.name == "--admin") {
+      if (auto error = apply_admin(occurrence.value, config)) return error;
     } else if (flag.apply != nullptr) {
       const auto checked = check_as_config(flag.name, flag.key, occurrence.value);
       if (!checked.config) return checked.error;

@@ -169,7 +169,7 @@ TEST(ConfigTest, UnknownKeyInEachSection) {
   expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: port)"});
   expect_error(balancer("polcy", R"("random")"),
                {"load_balancer.polcy: unknown key (allowed: server_side_port, client_side_port",
-                "backends)"});
+                "backends, admin_enabled, admin_address, admin_port"});
   expect_error(balancer("backends", R"([{"address": "1.2.3.4:5", "wieght": 2}])"),
                {"load_balancer.backends[0].wieght: unknown key", "allowed: address, weight"});
 }
@@ -313,6 +313,25 @@ TEST(ConfigTest, PolicyAndAffinityNamesRoundTrip) {
   EXPECT_EQ(parse_affinity("packet"), Affinity::packet);
   EXPECT_EQ(parse_policy("Shortest-Queue"), std::nullopt);
   EXPECT_EQ(parse_affinity(""), std::nullopt);
+}
+
+TEST(ConfigTest, AdminKeys) {
+  const Config defaults = must_parse("{}");
+  EXPECT_TRUE(defaults.load_balancer.admin_enabled);
+  EXPECT_EQ(defaults.load_balancer.admin_listen.to_string(), "127.0.0.1:54080");
+  const Config config = must_parse(R"({"load_balancer": {
+    "admin_enabled": "false", "admin_address": "::1", "admin_port": "0"}})");
+  EXPECT_FALSE(config.load_balancer.admin_enabled);
+  EXPECT_EQ(config.load_balancer.admin_address, "::1");
+  EXPECT_EQ(config.load_balancer.admin_port, 0);  // any free port
+  EXPECT_EQ(config.load_balancer.admin_listen.to_string(), "[::1]:0");
+  EXPECT_EQ(must_parse(balancer("admin_address", R"("localhost")"))
+                .load_balancer.admin_listen.to_string(),
+            "127.0.0.1:54080");
+  expect_error(balancer("admin_port", "65536"), {"load_balancer.admin_port: 65536", "0 to 65535"});
+  expect_error(balancer("admin_address", R"("example.com")"),
+               {"load_balancer.admin_address: \"example.com\"", "IPv4 or IPv6 literal"});
+  expect_error(balancer("admin_enabled", "1"), {"load_balancer.admin_enabled: 1", "true or false"});
 }
 
 }  // namespace

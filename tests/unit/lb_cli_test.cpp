@@ -198,5 +198,24 @@ TEST(LbCliTest, ConfigFileErrorsPassThrough) {
                {"config: load_balancer.workers: \"many\""});
 }
 
+TEST(LbCliTest, AdminFlag) {
+  EXPECT_EQ(must_parse({}).load_balancer.admin_listen.to_string(), "127.0.0.1:54080");
+  const Config any_port = must_parse({"--admin", "127.0.0.1:0"});
+  EXPECT_TRUE(any_port.load_balancer.admin_enabled);
+  EXPECT_EQ(any_port.load_balancer.admin_port, 0);
+  EXPECT_EQ(any_port.load_balancer.admin_listen.to_string(), "127.0.0.1:0");
+  const Config v6 = must_parse({"--admin=[::1]:9100"});
+  EXPECT_EQ(v6.load_balancer.admin_address, "::1");
+  EXPECT_EQ(v6.load_balancer.admin_listen.to_string(), "[::1]:9100");
+  const ConfigFile file(R"({"load_balancer": {"admin_enabled": false}})");
+  EXPECT_TRUE(must_parse({"--config", file.path(), "--admin", "127.0.0.1:9100"})
+                  .load_balancer.admin_enabled);
+  EXPECT_FALSE(must_parse({"--admin", "off"}).load_balancer.admin_enabled);
+  expect_error({"--admin", "9100"}, {"--admin: \"9100\"", "off or HOST:PORT"});
+  expect_error({"--admin"}, {"--admin: missing value"});
+  EXPECT_NE(lb_help_text().find("--admin HOST:PORT|off"), std::string::npos);
+  EXPECT_NE(lb_help_text().find("(default: 127.0.0.1:54080)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shortline
