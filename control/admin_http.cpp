@@ -177,12 +177,14 @@ tr.down td{color:#999}tr.draining td{color:#a60}
 <div class="card">drops<b id="c_drops">-</b></div>
 </div>
 <svg id="plot" viewBox="0 0 900 260" role="img" aria-label="server count and total load">
-<text x="8" y="16" font-size="12">total load (queue + in flight), max <tspan id="max_load">0</tspan></text>
+<text x="8" y="16" font-size="12">total load (queue + in flight), max
+<tspan id="max_load">0</tspan></text>
 <polyline id="line_load" fill="none" stroke="#c33" stroke-width="2" points=""/>
 <line x1="0" y1="125" x2="900" y2="125" stroke="#ddd"/>
 <text x="8" y="146" font-size="12">servers up, max <tspan id="max_up">0</tspan></text>
 <polyline id="line_up" fill="none" stroke="#36c" stroke-width="2" points=""/>
-<text x="892" y="254" font-size="11" text-anchor="end" fill="#777">last 5 minutes, one sample a second</text>
+<text x="892" y="254" font-size="11" text-anchor="end" fill="#777">
+last 5 minutes, one sample a second</text>
 </svg>
 <table><thead><tr><th>id</th><th class="l">address</th><th class="l">state</th>
 <th>queue</th><th>in flight</th><th>load</th><th>speed</th><th>weight</th>
@@ -235,8 +237,9 @@ function line(id, values, top, height) {
   const max = Math.max(1, ...values);
   const step = 900 / (kHistoryMax - 1);
   const offset = kHistoryMax - values.length;
-  $(id).setAttribute("points", values.map((v, i) =>
-    ((offset + i) * step).toFixed(1) + "," + (top + height - height * v / max).toFixed(1)).join(" "));
+  const point = (v, i) =>
+    ((offset + i) * step).toFixed(1) + "," + (top + height - height * v / max).toFixed(1);
+  $(id).setAttribute("points", values.map(point).join(" "));
   return max;
 }
 
