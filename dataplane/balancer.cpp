@@ -4,12 +4,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <latch>
+
+#include "dataplane/monotonic_clock.h"
 
 namespace shortline {
 namespace {
@@ -17,12 +18,6 @@ namespace {
 constexpr int kSocketBufferBytes = 4 << 20;
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // Larger socket buffers absorb bursts; as root FORCE lifts the rmem_max/wmem_max caps.
 void size_socket_buffers(int fd) {

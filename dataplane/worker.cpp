@@ -3,13 +3,13 @@
 
 #include <liburing.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
 
+#include "dataplane/monotonic_clock.h"
 #include "dataplane/user_data.h"
 
 namespace shortline {
@@ -21,12 +21,6 @@ constexpr uint16_t kBufferGroup = 1;
 constexpr uint32_t kNameBytes = 32;
 constexpr uint32_t kControlBytes = CMSG_SPACE(sizeof(uint32_t));  // SO_RXQ_OVFL
 constexpr uint32_t kHeaderBytes = sizeof(io_uring_recvmsg_out) + kNameBytes + kControlBytes;
-
-uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 uint32_t buffer_bytes(uint32_t max_datagram_bytes) {
   // The payload area holds max_datagram_bytes: a larger datagram arrives with MSG_TRUNC.
