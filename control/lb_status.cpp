@@ -1,0 +1,211 @@
+// Renders LbStatus as JSON (nlohmann) and as Prometheus text exposition (by hand: the format
+// is a few line shapes, and escaping label values is the only subtle part).
+#include "control/lb_status.h"
+
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "control/control_counters.h"
+
+namespace shortline {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+Json server_json(const ServerStatus& s) {
+  return Json{{"id", s.id},
+              {"address", s.address},
+              {"state", s.state},
+              {"static_backend", s.static_backend},
+              {"reported_queue", s.reported_queue},
+              {"report_age_ms", s.report_age_ms},
+              {"in_flight", s.in_flight},
+              {"load", s.load},
+              {"speed", s.speed},
+              {"weight", s.weight},
+              {"requests", s.requests},
+              {"replies", s.replies},
+              {"timeouts", s.timeouts},
+              {"errors", s.errors}};
+}
+
+// A number as Prometheus reads it: integers exactly, others shortest round-trip, NaN/Inf
+// spelt the way the format wants them.
+std::string number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  char text[32];
+  const auto result = std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, result.ptr);
+}
+std::string number(uint64_t value) { return std::to_string(value); }
+std::string number(int64_t value) { return std::to_string(value); }
+
+// Label values escape backslash, double quote and newline.
+std::string label_value(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '\\') out.append("\\\\");
+    else if (c == '"') out.append("\\\"");
+    else if (c == '\n') out.append("\\n");
+    else out.push_back(c);
+  }
+  return out;
+}
+
+// HELP text escapes backslash and newline.
+std::string help_text(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\\') out.append("\\\\");
+    else if (c == '\n') out.append("\\n");
+    else out.push_back(c);
+  }
+  return out;
+}
+
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    text_.append("# HELP ").append(name).append(" ").append(help_text(help)).append("\n");
+    text_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  }
+  void sample(std::string_view name, std::string_view labels, const std::string& value) {
+    text_.append(name);
+    if (!labels.empty()) text_.append("{").append(labels).append("}");
+    text_.append(" ").append(value).append("\n");
+  }
+  void single(std::string_view name, std::string_view type, std::string_view help,
+              const std::string& value) {
+    family(name, type, help);
+    sample(name, "", value);
+  }
+  [[nodiscard]] std::string take() { return std::move(text_); }
+
+ private:
+  std::string text_;
+};
+
+std::string_view control_help(std::string_view name) {
+  for (const auto& info : kControlCounterInfo)
+    if (info.name == name) return info.help;
+  return "control-plane counter";
+}
+
+void write_counters(Exposition& out, const LbStatus& status) {
+  for (std::size_t c = 0; c < kCounterCount; ++c) {
+    const std::string name = std::string("shortline_").append(kCounterInfo[c].name) + "_total";
+    out.single(name, "counter", kCounterInfo[c].help, number(status.dataplane.values[c]));
+  }
+  out.single("shortline_drops_total", "counter", "datagrams dropped, all reasons",
+             number(status.dataplane.drops()));
+  out.single("shortline_sessions_open", "gauge", "sessions open",
+             number(status.dataplane.sessions_open));
+  out.single("shortline_sessions_pending", "gauge", "sessions awaiting replies",
+             number(status.dataplane.sessions_pending));
+  for (const auto& [name, value] : status.control) {
+    const std::string metric = std::string("shortline_control_").append(name) + "_total";
+    out.single(metric, "counter", control_help(name), number(value));
+  }
+}
+
+struct ServerMetric {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+  std::string (*value)(const ServerStatus&);
+};
+
+// clang-format off
+constexpr ServerMetric kServerMetrics[] = {
+  {"shortline_server_up", "gauge", "1 when the server takes new requests (state up)",
+   [](const ServerStatus& s) { return std::string(s.state == "up" ? "1" : "0"); }},
+  {"shortline_server_reported_queue", "gauge", "last queue length the server reported (-1: none)",
+   [](const ServerStatus& s) { return number(s.reported_queue); }},
+  {"shortline_server_report_age_seconds", "gauge", "age of the last report (-1: none)",
+   [](const ServerStatus& s) { return number(s.report_age_ms < 0 ? -1.0 : s.report_age_ms / 1e3); }},
+  {"shortline_server_in_flight", "gauge", "this balancer's requests awaiting replies there",
+   [](const ServerStatus& s) { return number(s.in_flight); }},
+  {"shortline_server_load", "gauge", "load shortest-queue compares (before weighting)",
+   [](const ServerStatus& s) { return number(s.load); }},
+  {"shortline_server_speed", "gauge", "service rate relative to the fastest server",
+   [](const ServerStatus& s) { return number(s.speed); }},
+  {"shortline_server_weight", "gauge", "weight the data plane uses",
+   [](const ServerStatus& s) { return number(uint64_t{s.weight}); }},
+  {"shortline_server_requests_total", "counter", "requests this balancer sent there",
+   [](const ServerStatus& s) { return number(s.requests); }},
+  {"shortline_server_replies_total", "counter", "replies received from there",
+   [](const ServerStatus& s) { return number(s.replies); }},
+  {"shortline_server_timeouts_total", "counter", "requests there that timed out",
+   [](const ServerStatus& s) { return number(s.timeouts); }},
+  {"shortline_server_errors_total", "counter", "passive errors (ECONNREFUSED, send failures)",
+   [](const ServerStatus& s) { return number(uint64_t{s.errors}); }},
+};
+// clang-format on
+
+void write_servers(Exposition& out, const LbStatus& status) {
+  std::vector<std::string> labels;
+  labels.reserve(status.servers.size());
+  for (const auto& s : status.servers) {
+    std::string text("id=\"");
+    text.append(std::to_string(s.id)).append("\",address=\"").append(label_value(s.address));
+    text.append("\",state=\"").append(label_value(s.state)).append("\"");
+    labels.push_back(std::move(text));
+  }
+  for (const auto& metric : kServerMetrics) {
+    out.family(metric.name, metric.type, metric.help);
+    for (std::size_t i = 0; i < status.servers.size(); ++i)
+      out.sample(metric.name, labels[i], metric.value(status.servers[i]));
+  }
+}
+
+}  // namespace
+
+std::string to_json(const LbStatus& status) {
+  Json counters = Json::object();
+  for (std::size_t c = 0; c < kCounterCount; ++c)
+    counters[std::string(kCounterInfo[c].name)] = status.dataplane.values[c];
+  counters["drops_total"] = status.dataplane.drops();
+  counters["sessions_open"] = status.dataplane.sessions_open;
+  counters["sessions_pending"] = status.dataplane.sessions_pending;
+  Json control = Json::object();
+  for (const auto& [name, value] : status.control) control[name] = value;
+  Json servers = Json::array();
+  for (const auto& s : status.servers) servers.push_back(server_json(s));
+  const auto& scaling = status.scaling;
+  const Json document{
+      {"uptime_ms", status.uptime_ms},
+      {"listen_address", status.listen_address},
+      {"workers", status.workers},
+      {"policy", status.policy},
+      {"affinity", status.affinity},
+      {"servers", std::move(servers)},
+      {"counters", std::move(counters)},
+      {"control", std::move(control)},
+      {"scaling",
+       {{"last_action", scaling.last_action},
+        {"last_reason", scaling.last_reason},
+        {"last_action_age_ms", scaling.last_action_age_ms},
+        {"requests_unacknowledged", scaling.requests_unacknowledged}}}};
+  // Replace invalid UTF-8 rather than throw: addresses and names are ours, but a status
+  // page must never fail on one odd byte.
+  return document.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string to_prometheus(const LbStatus& status) {
+  Exposition out;
+  out.single("shortline_uptime_seconds", "gauge", "seconds since the balancer started",
+             number(static_cast<double>(status.uptime_ms) / 1e3));
+  out.single("shortline_workers", "gauge", "data-plane worker threads", number(uint64_t{status.workers}));
+  write_counters(out, status);
+  write_servers(out, status);
+  out.single("shortline_scale_requests_unacknowledged", "gauge",
+             "ScaleRequests sent and not yet answered by the controller",
+             number(uint64_t{status.scaling.requests_unacknowledged}));
+  return out.take();
+}
+
+}  // namespace shortline
