@@ -17,6 +17,8 @@ Sends ClientRequests and matches replies by request id. Works against shortline-
 
   --target HOST:PORT     where to send (IPv4, or [IPv6]:PORT)
   --rate R               open loop: R requests per second, whatever the replies do
+  --poisson              open loop: exponential gaps between requests (Poisson arrivals)
+                         instead of even spacing; same mean rate
   --concurrency C        closed loop: keep C requests outstanding (default 1)
   --requests N           issue N requests (with --duration: whichever ends first)
   --duration S           issue requests for S seconds
@@ -49,6 +51,8 @@ void parse_one(CliFlags& flags, ClientOptions& o, bool& id_given) {
     }
   } else if (flags.is("--rate")) {
     o.rate = flags.number(1e-3, 1e8);
+  } else if (flags.is("--poisson")) {
+    o.poisson = true;
   } else if (flags.is("--concurrency")) {
     o.concurrency = flags.integer<uint32_t>(1, kClientConcurrencyMax);
   } else if (flags.is("--requests")) {
@@ -90,6 +94,7 @@ void parse_one(CliFlags& flags, ClientOptions& o, bool& id_given) {
 std::string check(ClientOptions& o) {
   if (o.target.family() == AF_UNSPEC) return "--target is required";
   if (o.rate > 0 && o.concurrency > 0) return "--rate and --concurrency exclude each other";
+  if (o.poisson && o.rate == 0) return "--poisson needs --rate (it shapes the open loop)";
   if (o.rate == 0 && o.concurrency == 0) o.concurrency = 1;
   if (o.requests == 0 && o.duration_s == 0) return "--requests or --duration is required";
   if (o.size_bytes == 0) o.size_bytes = wire::kClientRequestBytes;

@@ -12,6 +12,7 @@ namespace shortline::tools {
 struct ClientOptions {
   NetAddress target;
   double rate = 0;           // open loop: requests per second (0: closed loop)
+  bool poisson = false;      // open loop: exponential gaps (a Poisson process), not even ones
   uint32_t concurrency = 0;  // closed loop: requests kept outstanding
   uint64_t requests = 0;     // stop issuing after this many (0: no count bound)
   double duration_s = 0;     // stop issuing after this long (0: no time bound)

@@ -53,7 +53,8 @@ std::string format_summary_text(const ClientOptions& o, const ClientSummary& s) 
   text.append("shortline-client ").append(std::to_string(o.client_id)).append(" -> ");
   text.append(o.target.to_string()).append(": ");
   if (o.rate > 0) {
-    text.append("open loop at ").append(number(o.rate, 1)).append(" req/s\n");
+    text.append("open loop at ").append(number(o.rate, 1));
+    text.append(o.poisson ? " req/s, Poisson arrivals\n" : " req/s, evenly spaced\n");
   } else {
     text.append("closed loop, concurrency ").append(std::to_string(o.concurrency)).append("\n");
   }
@@ -86,6 +87,7 @@ std::string format_summary_json(const ClientOptions& o, const ClientSummary& s) 
   json.append(",\"target\":\"").append(o.target.to_string()).append("\"");
   json.append(",\"mode\":\"").append(o.rate > 0 ? "open" : "closed").append("\"");
   json.append(",\"rate\":").append(number(o.rate, 3));
+  json.append(",\"arrivals\":\"").append(o.poisson ? "poisson" : "even").append("\"");
   json.append(",\"concurrency\":").append(std::to_string(o.concurrency));
   for (const auto& field : counts(s)) {
     json.append(",\"").append(field.name).append("\":").append(std::to_string(field.value));

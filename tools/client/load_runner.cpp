@@ -20,6 +20,7 @@ constexpr uint32_t kIssueBatchMax = 256;    // open loop: sends per pass when be
 constexpr uint32_t kReceiveBatchMax = 1024;  // receives per pass
 constexpr uint64_t kWakeMaxNs = 50'000'000;  // never sleep longer than this
 constexpr std::size_t kServerIdsMax = 64;
+constexpr uint64_t kArrivalSeedMix = 0x9e3779b97f4a7c15ULL;  // arrivals' seed from the jitter's
 // Socket buffers asked for (best effort: the kernel caps them at net.core.rmem_max and
 // wmem_max); an open-loop burst of replies larger than this is dropped by the kernel.
 constexpr int kSocketBufferBytes = 4 << 20;
@@ -38,6 +39,9 @@ LoadRunner::LoadRunner(const ClientOptions& options, EventLog& log)
       tracker_(options.max_outstanding),
       budget_(options.retry_budget),
       rng_(options.seed != 0 ? options.seed : options.client_id + 1),
+      // Its own stream, so that retry jitter does not shift the arrivals.
+      arrivals_(options.rate, options.poisson,
+                (options.seed != 0 ? options.seed : options.client_id + 1) ^ kArrivalSeedMix),
       send_buffer_(options.size_bytes),
       receive_buffer_(65536) {
   summary_.servers.reserve(kServerIdsMax);
@@ -87,11 +91,10 @@ void LoadRunner::issue(uint64_t now_ns) {
 
 void LoadRunner::issue_due(uint64_t now_ns) {
   if (options_.rate > 0) {
-    const double interval_ns = 1e9 / options_.rate;
     for (uint32_t i = 0; i < kIssueBatchMax && issuing_; ++i) {
-      const auto due_ns = start_ns_ + static_cast<uint64_t>(static_cast<double>(scheduled_) * interval_ns);
-      if (due_ns > now_ns) break;
+      if (start_ns_ + arrivals_.next_ns() > now_ns) break;
       ++scheduled_;
+      arrivals_.advance();
       if (tracker_.can_start(next_request_id_)) {
         issue(now_ns);
       } else {
@@ -191,10 +194,7 @@ uint64_t LoadRunner::next_wake_ns(uint64_t now_ns) const {
   if (const auto timer = tracker_.next_timer_ns()) wake = std::min(wake, *timer);
   if (issuing_) {
     wake = std::min(wake, issue_end_ns_);
-    if (options_.rate > 0) {
-      const double next = static_cast<double>(scheduled_) * 1e9 / options_.rate;
-      wake = std::min(wake, start_ns_ + static_cast<uint64_t>(next));
-    }
+    if (options_.rate > 0) wake = std::min(wake, start_ns_ + arrivals_.next_ns());
   } else {
     wake = std::min(wake, issuing_stopped_ns_ + grace_ns_);
   }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/client/arrival_schedule.h"
 #include "tools/client/client_options.h"
 #include "tools/client/latency_histogram.h"
 #include "tools/client/request_tracker.h"
@@ -72,6 +73,7 @@ class LoadRunner {
   RequestTracker tracker_;
   RetryBudget budget_;
   std::mt19937_64 rng_;
+  ArrivalSchedule arrivals_;  // open loop: when the next request is due
   std::vector<uint8_t> send_buffer_;
   std::vector<uint8_t> receive_buffer_;
   ClientSummary summary_;
