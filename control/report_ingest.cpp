@@ -1,0 +1,326 @@
+// Report ingest: source and auth checks, registration, state changes, health and weights.
+#include "control/report_ingest.h"
+
+#include <algorithm>
+#include <cassert>
+#include <variant>
+
+#include "control/load_estimate.h"
+
+namespace shortline {
+namespace {
+
+bool is_down(Health health) { return health == Health::down_silent || health == Health::down_refused; }
+
+}  // namespace
+
+int64_t IngestConfig::silence_timeout_ms() const {
+  return std::max<int64_t>(int64_t{missed_reports} * report_interval_ms, silence_timeout_ms_min);
+}
+
+std::string_view name(Health health) {
+  switch (health) {
+    case Health::up: return "up";
+    case Health::draining: return "draining";
+    case Health::leaving: return "leaving";
+    case Health::down_silent: return "down";
+    case Health::down_refused: return "down";
+  }
+  return "unknown";
+}
+
+ReportIngest::ReportIngest(ServerTable& table, IngestConfig config, ControlCounters& counters)
+    : table_(table),
+      config_(std::move(config)),
+      counters_(counters),
+      replay_guard_(config_.replay_senders_max),
+      entries_(table.capacity()) {
+  assert(config_.report_interval_ms > 0 && config_.missed_reports > 0);
+  used_slots_.reserve(table.capacity());
+  slot_by_id_.reserve(std::min<std::size_t>(table.capacity(), 4096));
+}
+
+void ReportIngest::adopt_static_backends(int64_t now_ms) {
+  uint32_t next_id = kStaticIdBase;
+  for (const auto& member : table_.members()) {
+    ServerEntry& e = entries_[member.slot];
+    if (e.used) continue;
+    e = ServerEntry{};
+    e.used = true;
+    e.is_static = true;
+    e.id = next_id++;
+    e.address = member.address;
+    e.errors_base = table_.slot(member.slot).passive_errors.load();
+    e.errors_window_ms = now_ms;
+    e.queue_at_ms = now_ms;
+    used_slots_.push_back(member.slot);
+    slot_by_id_[e.id] = member.slot;
+  }
+}
+
+std::optional<uint32_t> ReportIngest::slot_of(uint32_t id) const {
+  const auto it = slot_by_id_.find(id);
+  if (it == slot_by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+void ReportIngest::on_datagram(std::span<const uint8_t> datagram, const NetAddress& source,
+                               int64_t now_ms) {
+  if (!source_allowed(config_.allowed_sources, source)) [[unlikely]] {
+    counters_.add(ControlCounter::reports_from_disallowed_source);
+    return;
+  }
+  wire::DecodeOptions options;
+  if (config_.key) {
+    options.key = &*config_.key;
+    options.replay_guard = &replay_guard_;
+  }
+  const wire::Decoded decoded = wire::decode(datagram, options);
+  if (!decoded.ok()) [[unlikely]] {
+    counters_.add(rejected_counter(decoded.error));
+    return;
+  }
+  const auto* report = std::get_if<wire::ServerReport>(&decoded.message);
+  if (report == nullptr) [[unlikely]] {
+    counters_.add(ControlCounter::reports_unexpected_type);
+    return;
+  }
+  apply_report(*report, now_ms);
+}
+
+void ReportIngest::apply_report(const wire::ServerReport& report, int64_t now_ms) {
+  std::optional<uint32_t> slot = slot_of(report.server_id);
+  if (slot && !(entries_[*slot].address == report.address)) {
+    if (entries_[*slot].is_static) {  // a static backend's address is fixed by config
+      counters_.add(ControlCounter::reports_address_conflict);
+      return;
+    }
+    remove(*slot);  // restarted on another port: the old address is gone
+    counters_.add(ControlCounter::servers_readdressed);
+    slot.reset();
+  }
+  if (!slot) {
+    if (report.state == wire::ServerState::leaving) {
+      counters_.add(ControlCounter::reports_ignored_leaving);
+      return;
+    }
+    slot = register_server(report, now_ms);
+    if (!slot) return;  // counted
+  } else if (stale(entries_[*slot], report.sequence)) {
+    counters_.add(ControlCounter::reports_stale);
+    return;
+  }
+  apply_load(*slot, report, now_ms);
+  apply_state(*slot, report.state, now_ms);
+  counters_.add(ControlCounter::reports_accepted);
+}
+
+std::optional<uint32_t> ReportIngest::register_server(const wire::ServerReport& report,
+                                                      int64_t now_ms) {
+  if (const auto existing = table_.find_server(report.address)) {
+    ServerEntry& e = entries_[*existing];
+    if (e.is_static && !e.has_reported) {  // a static backend that reports: adopt its id
+      slot_by_id_.erase(e.id);
+      e.id = report.server_id;
+      slot_by_id_[e.id] = *existing;
+      return existing;
+    }
+    // Another id holds the address. Replace it only once it is gone (DOWN or leaving): a
+    // live server keeps its address, and the newcomer keeps reporting until then.
+    if (e.is_static || !(is_down(e.health) || e.health == Health::leaving)) {
+      counters_.add(ControlCounter::reports_address_conflict);
+      return std::nullopt;
+    }
+    remove(*existing);
+  }
+  const auto slot = table_.add_server(report.address, unknown_weight_);
+  if (!slot) {
+    counters_.add(ControlCounter::servers_table_full);
+    return std::nullopt;
+  }
+  ServerEntry& e = entries_[*slot];
+  e = ServerEntry{};
+  e.used = true;
+  e.id = report.server_id;
+  e.address = report.address;
+  e.errors_base = table_.slot(*slot).passive_errors.load();
+  e.errors_window_ms = now_ms;
+  e.queue_at_ms = now_ms;
+  used_slots_.push_back(*slot);
+  slot_by_id_[e.id] = *slot;
+  counters_.add(ControlCounter::servers_registered);
+  return slot;
+}
+
+// A report at or a little behind the last sequence is a duplicate or reordered; far behind
+// means the server restarted and counts from 1 again.
+bool ReportIngest::stale(const ServerEntry& entry, uint64_t sequence) const {
+  return entry.has_reported && sequence <= entry.last_sequence &&
+         entry.last_sequence - sequence < config_.reorder_window;
+}
+
+void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  ServerSlot& s = table_.slot(slot);
+  if (report.service_time_mean_us > 0) {
+    const double elapsed_ms = e.last_report_ms < 0 ? 0.0 : static_cast<double>(now_ms - e.last_report_ms);
+    e.service_us = smooth(e.service_us, report.service_time_mean_us, elapsed_ms, config_.speed_tau_ms);
+  }
+  e.reported_queue = report.queue_length;
+  e.workers = std::max<uint16_t>(report.workers, 1);
+  e.last_sequence = report.sequence;
+  e.last_report_ms = now_ms;
+  e.has_reported = true;
+  if (config_.one_way) {
+    s.other_load.store(other_load_one_way(report.queue_length), std::memory_order_relaxed);
+    s.dispatched_at_report.store(s.requests_total.load(std::memory_order_relaxed),
+                                 std::memory_order_relaxed);
+  } else {
+    const int64_t in_flight = s.in_flight.load(std::memory_order_relaxed);
+    s.other_load.store(other_load_two_way(report.queue_length, in_flight), std::memory_order_relaxed);
+  }
+}
+
+void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  const bool was_draining = e.health == Health::draining || e.health == Health::leaving;
+  switch (state) {
+    case wire::ServerState::leaving:
+    case wire::ServerState::draining:
+      if (!was_draining) counters_.add(ControlCounter::servers_draining);
+      e.health = state == wire::ServerState::leaving ? Health::leaving : Health::draining;
+      table_.set_state(slot, ServerState::draining);
+      return;
+    case wire::ServerState::up:
+      if (e.health == Health::up) return;
+      // Refusals outrank reports for a while: the reporter may live while the data port
+      // is closed.
+      if (e.health == Health::down_refused && now_ms - e.down_since_ms < config_.refused_probation_ms)
+        return;
+      mark_up(slot, now_ms);
+      return;
+  }
+}
+
+void ReportIngest::mark_up(uint32_t slot, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  if (is_down(e.health)) counters_.add(ControlCounter::servers_up_again);
+  e.health = Health::up;
+  e.errors_base = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
+  e.errors_window_ms = now_ms;
+  table_.set_state(slot, ServerState::up);
+}
+
+void ReportIngest::mark_down(uint32_t slot, Health why, int64_t now_ms) {
+  assert(is_down(why));
+  ServerEntry& e = entries_[slot];
+  e.health = why;
+  e.down_since_ms = now_ms;
+  table_.set_state(slot, ServerState::down);
+  counters_.add(ControlCounter::servers_down);
+  counters_.add(why == Health::down_silent ? ControlCounter::servers_down_silent
+                                           : ControlCounter::servers_down_refused);
+}
+
+void ReportIngest::remove(uint32_t slot) {
+  ServerEntry& e = entries_[slot];
+  assert(e.used);
+  table_.remove_server(slot);
+  if (const auto it = slot_by_id_.find(e.id); it != slot_by_id_.end() && it->second == slot)
+    slot_by_id_.erase(it);
+  e = ServerEntry{};
+  std::erase(used_slots_, slot);
+}
+
+void ReportIngest::tick(int64_t now_ms) {
+  // Backwards: check_slot may remove the slot it checks, which shifts only later ones.
+  for (std::size_t i = used_slots_.size(); i-- > 0;) check_slot(used_slots_[i], now_ms);
+  if (now_ms - weights_at_ms_ >= config_.weight_update_ms) {
+    weights_at_ms_ = now_ms;
+    update_weights();
+  }
+}
+
+void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  check_refusals(slot, now_ms);
+  if (e.is_static) {
+    // No reports to bring it back: retry after the probation (half-open); more refusals
+    // put it DOWN again.
+    if (e.health == Health::down_refused && now_ms - e.down_since_ms >= config_.refused_probation_ms)
+      mark_up(slot, now_ms);
+  } else if ((e.health == Health::up || e.health == Health::draining) &&
+             now_ms - e.last_report_ms > config_.silence_timeout_ms()) {
+    mark_down(slot, Health::down_silent, now_ms);
+  } else if ((e.health == Health::leaving &&
+              table_.slot(slot).in_flight.load(std::memory_order_relaxed) <= 0) ||
+             (is_down(e.health) && now_ms - e.down_since_ms >= config_.forget_down_after_ms)) {
+    remove(slot);  // left and drained (requests that never come back time out in the workers)
+    counters_.add(ControlCounter::servers_removed);
+    return;
+  }
+  e.queue_smoothed = smooth(e.queue_smoothed, static_cast<double>(load_of(slot)),
+                            static_cast<double>(now_ms - e.queue_at_ms), config_.queue_tau_ms);
+  e.queue_at_ms = now_ms;
+}
+
+void ReportIngest::check_refusals(uint32_t slot, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  const uint32_t errors = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
+  const bool serving = e.health == Health::up || e.health == Health::draining;
+  if (serving && errors - e.errors_base >= config_.refused_errors_down) {
+    mark_down(slot, Health::down_refused, now_ms);
+    e.errors_base = errors;
+    e.errors_window_ms = now_ms;
+    return;
+  }
+  if (now_ms - e.errors_window_ms >= config_.refused_window_ms) {
+    e.errors_base = errors;
+    e.errors_window_ms = now_ms;
+  }
+}
+
+int64_t ReportIngest::load_of(uint32_t slot) const {
+  const ServerSlot& s = table_.slot(slot);
+  const int64_t load = current_load(s.other_load.load(std::memory_order_relaxed),
+                                    s.in_flight.load(std::memory_order_relaxed),
+                                    s.requests_total.load(std::memory_order_relaxed),
+                                    s.dispatched_at_report.load(std::memory_order_relaxed),
+                                    config_.one_way);
+  return std::max<int64_t>(load, 0);
+}
+
+// Static backends that never reported keep their configured weights; every server that
+// reports gets the weight of its learnt speed.
+void ReportIngest::update_weights() {
+  std::vector<SpeedSample> samples;
+  std::vector<uint32_t> slots;
+  samples.reserve(used_slots_.size() + 1);
+  slots.reserve(used_slots_.size());
+  for (const uint32_t slot : used_slots_) {
+    const ServerEntry& e = entries_[slot];
+    if (!e.has_reported) continue;
+    samples.push_back({e.service_us, e.workers});
+    slots.push_back(slot);
+  }
+  samples.push_back({0, 1});  // a newcomer of unknown speed
+  const auto weights = speed_weights(samples);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    entries_[slots[i]].speed = weights[i].speed;
+    table_.slot(slots[i]).weight.store(weights[i].weight, std::memory_order_relaxed);
+  }
+  unknown_weight_ = weights.back().weight;
+}
+
+std::vector<ScalingServer> ReportIngest::scaling_view() const {
+  std::vector<ScalingServer> out;
+  out.reserve(used_slots_.size());
+  for (const uint32_t slot : used_slots_) {
+    const ServerEntry& e = entries_[slot];
+    out.push_back({e.id, !e.is_static, e.health == Health::up,
+                   e.health == Health::up || is_down(e.health), std::max(e.queue_smoothed, 0.0)});
+  }
+  return out;
+}
+
+}  // namespace shortline

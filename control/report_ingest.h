@@ -1,0 +1,117 @@
+// Turns ServerReports into server-table state: registration by first report, DRAINING and
+// LEAVING, DOWN after silence or refused connections and back UP, the load the workers
+// compare and the weight learnt from each server's speed. Single-threaded (the control
+// thread); takes the time as an argument so that tests drive it without sockets or clocks.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "control/control_counters.h"
+#include "control/scaling_decision.h"
+#include "control/source_filter.h"
+#include "control/wire/messages.h"
+#include "dataplane/server_table.h"
+
+namespace shortline {
+
+struct IngestConfig {
+  uint32_t report_interval_ms = 2;  // how often servers report (load_balancer.report_interval_ms)
+  uint32_t missed_reports = 3;      // silent this many intervals: DOWN
+  std::vector<SourcePrefix> allowed_sources = loopback_sources();
+  std::optional<wire::AuthKey> key;  // when set, reports need a valid tag and fresh sequence
+  bool one_way = false;              // responses_per_request 0
+
+  // Fixed limits, documented in CONFIG_KEYS.md.
+  int64_t silence_timeout_ms_min = 20;  // scheduling jitter on a busy host is not a death
+  uint32_t refused_errors_down = 3;     // ECONNREFUSED this many times in one window: DOWN
+  int64_t refused_window_ms = 1000;
+  int64_t refused_probation_ms = 500;   // DOWN for refusals at least this long; static
+                                        // backends are then retried (set UP again)
+  int64_t forget_down_after_ms = 60'000;  // a reporting server DOWN this long is removed
+  int64_t weight_update_ms = 50;
+  double speed_tau_ms = 500;    // smoothing of the reported mean service time
+  double queue_tau_ms = 100;    // smoothing of the load the scaling decision sees
+  std::size_t replay_senders_max = 65536;
+  uint32_t reorder_window = 64;  // a report this far behind the last is reordered, not a restart
+
+  // missed_reports x report_interval_ms, never below silence_timeout_ms_min.
+  [[nodiscard]] int64_t silence_timeout_ms() const;
+};
+
+// Why a server is where it is; the table holds the state the workers read.
+enum class Health : uint8_t { up, draining, leaving, down_silent, down_refused };
+[[nodiscard]] std::string_view name(Health health);
+
+// Static backends get ids from here on, in the order of the config.
+inline constexpr uint32_t kStaticIdBase = 1u << 31;
+
+struct ServerEntry {
+  bool used = false;
+  bool is_static = false;      // from --backend/config; never removed, never silent-DOWN
+  bool has_reported = false;
+  uint32_t id = 0;
+  NetAddress address;
+  Health health = Health::up;
+  int64_t last_report_ms = -1;
+  int64_t reported_queue = -1;
+  uint16_t workers = 1;
+  uint64_t last_sequence = 0;
+  double service_us = -1;      // smoothed mean service time; below 0 = unknown
+  int64_t down_since_ms = 0;
+  uint32_t errors_base = 0;    // passive_errors at the start of the refusal window
+  int64_t errors_window_ms = 0;
+  double queue_smoothed = -1;
+  int64_t queue_at_ms = 0;
+  double speed = 1;
+};
+
+class ReportIngest {
+ public:
+  ReportIngest(ServerTable& table, IngestConfig config, ControlCounters& counters);
+
+  // Takes over the servers already in the table (the static backends) as static entries.
+  void adopt_static_backends(int64_t now_ms);
+  // One datagram that arrived on the control port from `source`.
+  void on_datagram(std::span<const uint8_t> datagram, const NetAddress& source, int64_t now_ms);
+  // Health checks, removals, smoothing and weights; call every millisecond or so.
+  void tick(int64_t now_ms);
+
+  [[nodiscard]] std::span<const uint32_t> slots() const { return used_slots_; }
+  [[nodiscard]] const ServerEntry& entry(uint32_t slot) const { return entries_[slot]; }
+  [[nodiscard]] std::optional<uint32_t> slot_of(uint32_t id) const;
+  // The servers as the scaling decision sees them.
+  [[nodiscard]] std::vector<ScalingServer> scaling_view() const;
+  [[nodiscard]] const IngestConfig& config() const { return config_; }
+
+ private:
+  void apply_report(const wire::ServerReport& report, int64_t now_ms);
+  [[nodiscard]] std::optional<uint32_t> register_server(const wire::ServerReport& report,
+                                                        int64_t now_ms);
+  [[nodiscard]] bool stale(const ServerEntry& entry, uint64_t sequence) const;
+  void apply_state(uint32_t slot, wire::ServerState state, int64_t now_ms);
+  void apply_load(uint32_t slot, const wire::ServerReport& report, int64_t now_ms);
+  void check_slot(uint32_t slot, int64_t now_ms);
+  void check_refusals(uint32_t slot, int64_t now_ms);
+  void mark_down(uint32_t slot, Health why, int64_t now_ms);
+  void mark_up(uint32_t slot, int64_t now_ms);
+  void remove(uint32_t slot);
+  void update_weights();
+  [[nodiscard]] int64_t load_of(uint32_t slot) const;
+
+  ServerTable& table_;
+  IngestConfig config_;
+  ControlCounters& counters_;
+  wire::ReplayGuard replay_guard_;
+  std::vector<ServerEntry> entries_;        // indexed by table slot, sized once
+  std::vector<uint32_t> used_slots_;        // the slots with entries, in registration order
+  std::unordered_map<uint32_t, uint32_t> slot_by_id_;
+  uint32_t unknown_weight_ = 1000;          // for a server whose speed is not known yet
+  int64_t weights_at_ms_ = 0;
+};
+
+}  // namespace shortline
