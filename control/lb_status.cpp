@@ -48,10 +48,14 @@ std::string label_value(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (const char c : text) {
-    if (c == '\\') out.append("\\\\");
-    else if (c == '"') out.append("\\\"");
-    else if (c == '\n') out.append("\\n");
-    else out.push_back(c);
+    if (c == '\\')
+      out.append("\\\\");
+    else if (c == '"')
+      out.append("\\\"");
+    else if (c == '\n')
+      out.append("\\n");
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -60,9 +64,12 @@ std::string label_value(std::string_view text) {
 std::string help_text(std::string_view text) {
   std::string out;
   for (const char c : text) {
-    if (c == '\\') out.append("\\\\");
-    else if (c == '\n') out.append("\\n");
-    else out.push_back(c);
+    if (c == '\\')
+      out.append("\\\\");
+    else if (c == '\n')
+      out.append("\\n");
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -126,7 +133,8 @@ constexpr ServerMetric kServerMetrics[] = {
   {"shortline_server_reported_queue", "gauge", "last queue length the server reported (-1: none)",
    [](const ServerStatus& s) { return number(s.reported_queue); }},
   {"shortline_server_report_age_seconds", "gauge", "age of the last report (-1: none)",
-   [](const ServerStatus& s) { return number(s.report_age_ms < 0 ? -1.0 : s.report_age_ms / 1e3); }},
+   [](const ServerStatus& s) {
+     return number(s.report_age_ms < 0 ? -1.0 : s.report_age_ms / 1e3); }},
   {"shortline_server_in_flight", "gauge", "this balancer's requests awaiting replies there",
    [](const ServerStatus& s) { return number(s.in_flight); }},
   {"shortline_server_load", "gauge", "load shortest-queue compares (before weighting)",
@@ -176,20 +184,19 @@ std::string to_json(const LbStatus& status) {
   Json servers = Json::array();
   for (const auto& s : status.servers) servers.push_back(server_json(s));
   const auto& scaling = status.scaling;
-  const Json document{
-      {"uptime_ms", status.uptime_ms},
-      {"listen_address", status.listen_address},
-      {"workers", status.workers},
-      {"policy", status.policy},
-      {"affinity", status.affinity},
-      {"servers", std::move(servers)},
-      {"counters", std::move(counters)},
-      {"control", std::move(control)},
-      {"scaling",
-       {{"last_action", scaling.last_action},
-        {"last_reason", scaling.last_reason},
-        {"last_action_age_ms", scaling.last_action_age_ms},
-        {"requests_unacknowledged", scaling.requests_unacknowledged}}}};
+  const Json document{{"uptime_ms", status.uptime_ms},
+                      {"listen_address", status.listen_address},
+                      {"workers", status.workers},
+                      {"policy", status.policy},
+                      {"affinity", status.affinity},
+                      {"servers", std::move(servers)},
+                      {"counters", std::move(counters)},
+                      {"control", std::move(control)},
+                      {"scaling",
+                       {{"last_action", scaling.last_action},
+                        {"last_reason", scaling.last_reason},
+                        {"last_action_age_ms", scaling.last_action_age_ms},
+                        {"requests_unacknowledged", scaling.requests_unacknowledged}}}};
   // Replace invalid UTF-8 rather than throw: addresses and names are ours, but a status
   // page must never fail on one odd byte.
   return document.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -199,7 +206,8 @@ std::string to_prometheus(const LbStatus& status) {
   Exposition out;
   out.single("shortline_uptime_seconds", "gauge", "seconds since the balancer started",
              number(static_cast<double>(status.uptime_ms) / 1e3));
-  out.single("shortline_workers", "gauge", "data-plane worker threads", number(uint64_t{status.workers}));
+  out.single("shortline_workers", "gauge", "data-plane worker threads",
+             number(uint64_t{status.workers}));
   write_counters(out, status);
   write_servers(out, status);
   out.single("shortline_scale_requests_unacknowledged", "gauge",

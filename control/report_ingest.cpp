@@ -10,7 +10,9 @@
 namespace shortline {
 namespace {
 
-bool is_down(Health health) { return health == Health::down_silent || health == Health::down_refused; }
+bool is_down(Health health) {
+  return health == Health::down_silent || health == Health::down_refused;
+}
 
 }  // namespace
 
@@ -20,11 +22,16 @@ int64_t IngestConfig::silence_timeout_ms() const {
 
 std::string_view name(Health health) {
   switch (health) {
-    case Health::up: return "up";
-    case Health::draining: return "draining";
-    case Health::leaving: return "leaving";
-    case Health::down_silent: return "down";
-    case Health::down_refused: return "down";
+    case Health::up:
+      return "up";
+    case Health::draining:
+      return "draining";
+    case Health::leaving:
+      return "leaving";
+    case Health::down_silent:
+      return "down";
+    case Health::down_refused:
+      return "down";
   }
   return "unknown";
 }
@@ -163,8 +170,10 @@ void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, i
   ServerEntry& e = entries_[slot];
   ServerSlot& s = table_.slot(slot);
   if (report.service_time_mean_us > 0) {
-    const double elapsed_ms = e.last_report_ms < 0 ? 0.0 : static_cast<double>(now_ms - e.last_report_ms);
-    e.service_us = smooth(e.service_us, report.service_time_mean_us, elapsed_ms, config_.speed_tau_ms);
+    const double elapsed_ms =
+        e.last_report_ms < 0 ? 0.0 : static_cast<double>(now_ms - e.last_report_ms);
+    e.service_us =
+        smooth(e.service_us, report.service_time_mean_us, elapsed_ms, config_.speed_tau_ms);
   }
   e.reported_queue = report.queue_length;
   e.workers = std::max<uint16_t>(report.workers, 1);
@@ -177,7 +186,8 @@ void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, i
                                  std::memory_order_relaxed);
   } else {
     const int64_t in_flight = s.in_flight.load(std::memory_order_relaxed);
-    s.other_load.store(other_load_two_way(report.queue_length, in_flight), std::memory_order_relaxed);
+    s.other_load.store(other_load_two_way(report.queue_length, in_flight),
+                       std::memory_order_relaxed);
   }
 }
 
@@ -195,7 +205,8 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
       if (e.health == Health::up) return;
       // Refusals outrank reports for a while: the reporter may live while the data port
       // is closed.
-      if (e.health == Health::down_refused && now_ms - e.down_since_ms < config_.refused_probation_ms)
+      if (e.health == Health::down_refused &&
+          now_ms - e.down_since_ms < config_.refused_probation_ms)
         return;
       mark_up(slot, now_ms);
       return;
@@ -247,7 +258,8 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   if (e.is_static) {
     // No reports to bring it back: retry after the probation (half-open); more refusals
     // put it DOWN again.
-    if (e.health == Health::down_refused && now_ms - e.down_since_ms >= config_.refused_probation_ms)
+    if (e.health == Health::down_refused &&
+        now_ms - e.down_since_ms >= config_.refused_probation_ms)
       mark_up(slot, now_ms);
   } else if ((e.health == Health::up || e.health == Health::draining) &&
              now_ms - e.last_report_ms > config_.silence_timeout_ms()) {
@@ -282,11 +294,10 @@ void ReportIngest::check_refusals(uint32_t slot, int64_t now_ms) {
 
 int64_t ReportIngest::load_of(uint32_t slot) const {
   const ServerSlot& s = table_.slot(slot);
-  const int64_t load = current_load(s.other_load.load(std::memory_order_relaxed),
-                                    s.in_flight.load(std::memory_order_relaxed),
-                                    s.requests_total.load(std::memory_order_relaxed),
-                                    s.dispatched_at_report.load(std::memory_order_relaxed),
-                                    config_.one_way);
+  const int64_t load = current_load(
+      s.other_load.load(std::memory_order_relaxed), s.in_flight.load(std::memory_order_relaxed),
+      s.requests_total.load(std::memory_order_relaxed),
+      s.dispatched_at_report.load(std::memory_order_relaxed), config_.one_way);
   return std::max<int64_t>(load, 0);
 }
 

@@ -214,7 +214,8 @@ TEST_F(ReportIngestTest, BadTagAndUnsignedReportsAreRejectedWhenAKeyIsSet) {
 TEST_F(ReportIngestTest, ReplayedReportIsRejected) {
   const auto key = wire::AuthKey::from_hex(std::string(64, 'c'));
   config_.key = key;
-  const auto signed_leaving = encode(report(1, 0, 5, wire::ServerState::draining), {&*key, {1, 100}});
+  const auto signed_leaving =
+      encode(report(1, 0, 5, wire::ServerState::draining), {&*key, {1, 100}});
   ingest().on_datagram(encode(report(1, 0, 1), {&*key, {1, 50}}), kLoopback, 0);
   ingest().on_datagram(signed_leaving, kLoopback, 1);
   EXPECT_EQ(state_of(1), ServerState::draining);

@@ -1,0 +1,237 @@
+// The control thread's sockets, loop and status picture.
+#include "control/control_thread.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "control/load_estimate.h"
+
+namespace shortline {
+namespace {
+
+constexpr int kPollTimeoutMs = 1;               // the tick: health checks run at least this often
+constexpr int kReceivesPerWakeMax = 256;        // bounded work per wake-up
+constexpr int64_t kReclaimIntervalMs = 100;     // frees retired pool snapshots
+constexpr int kReceiveBufferBytes = 1 << 20;    // reports from many servers every few ms
+constexpr uint32_t kSenderIdTag = 0x4C420000u;  // "LB": auth sender id = tag | control port
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string_view state_name(ServerState state) {
+  switch (state) {
+    case ServerState::up:
+      return "up";
+    case ServerState::draining:
+      return "draining";
+    case ServerState::down:
+      return "down";
+  }
+  return "unknown";
+}
+
+void set_scaling(const LoadBalancerConfig& lb, ScalingConfig& scaling) {
+  scaling.threshold = lb.server_scaling_threshold;
+  scaling.min_servers = lb.min_servers;
+  scaling.max_servers = lb.max_servers_running;
+  scaling.scale_up_hold_ms = lb.scale_up_hold_ms;
+  scaling.scale_down_idle_ms = lb.scale_down_idle_ms;
+  scaling.scale_cooldown_ms = lb.scale_cooldown_ms;
+}
+
+}  // namespace
+
+std::optional<ControlThreadConfig> make_control_config(const Config& config, std::string& error) {
+  const LoadBalancerConfig& lb = config.load_balancer;
+  ControlThreadConfig c;
+  c.bind = lb.dataplane.listen;  // the listen address's family and host
+  c.bind.set_port(lb.server_side_port);
+  c.control_port_optional = !lb.dataplane.backends.empty();
+  c.ingest.report_interval_ms = lb.report_interval_ms;
+  c.ingest.missed_reports = lb.missed_reports;
+  c.ingest.allowed_sources = lb.control_allowed_sources;
+  c.ingest.one_way = lb.dataplane.responses_per_request == 0;
+  if (!lb.auth_key_file.empty()) {
+    std::string reason;
+    c.ingest.key = wire::AuthKey::load_file(lb.auth_key_file, reason);
+    if (!c.ingest.key) {
+      error = std::string("load_balancer.auth_key_file: ").append(reason);
+      return std::nullopt;
+    }
+  }
+  set_scaling(lb, c.scaling);
+  c.scale.controller_port = config.controller.port;
+  c.scale.key = c.ingest.key;
+  c.scale.sender_id = kSenderIdTag | lb.server_side_port;
+  return c;
+}
+
+ControlThread::ControlThread(Balancer& balancer, ControlThreadConfig config)
+    : balancer_(balancer),
+      config_(std::move(config)),
+      started_ms_(steady_ms()),
+      ingest_(balancer.servers(), config_.ingest, counters_),
+      scale_(config_.scale, counters_) {}
+
+ControlThread::~ControlThread() {
+  stop();
+  if (control_fd_ >= 0) ::close(control_fd_);
+}
+
+std::string ControlThread::start() {
+  std::string error;
+  const NetAddress& bind = config_.bind;
+  control_fd_ = ::socket(bind.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (control_fd_ < 0 || ::bind(control_fd_, bind.sockaddr_ptr(), bind.length) != 0) {
+    error = std::string("control port ").append(bind.to_string()).append(": ");
+    error.append(std::strerror(errno));
+    if (control_fd_ >= 0) ::close(control_fd_);
+    control_fd_ = -1;
+    if (!config_.control_port_optional) return error;
+  } else {
+    (void)::setsockopt(control_fd_, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes,
+                       sizeof(kReceiveBufferBytes));
+    socklen_t length = sizeof(control_address_.storage);
+    ::getsockname(control_fd_, control_address_.sockaddr_ptr(), &length);
+    control_address_.length = length;
+  }
+  if (auto scale_error = scale_.open(); !scale_error.empty()) return scale_error;
+  {
+    std::lock_guard lock(mutex_);
+    ingest_.adopt_static_backends(steady_ms());
+  }
+  thread_ = std::thread([this] { run(); });
+  return error;
+}
+
+void ControlThread::stop() {
+  stop_.store(true, std::memory_order_release);
+  if (thread_.joinable()) thread_.join();
+}
+
+void ControlThread::run() {
+  std::array<pollfd, 2> fds{};
+  nfds_t count = 0;
+  if (control_fd_ >= 0) fds[count++] = {control_fd_, POLLIN, 0};
+  if (scale_.fd() >= 0) fds[count++] = {scale_.fd(), POLLIN, 0};
+  while (!stop_.load(std::memory_order_acquire)) {
+    (void)::poll(fds.data(), count, kPollTimeoutMs);  // also the tick when nothing arrives
+    const int64_t now = steady_ms();
+    std::lock_guard lock(mutex_);
+    if (control_fd_ >= 0) receive_reports(now);
+    (void)scale_.on_readable(now);  // a reply clears the outstanding request; counted
+    ingest_.tick(now);
+    if (now - scaling_at_ms_ >= config_.scaling_interval_ms) {
+      scaling_at_ms_ = now;
+      decide(now);
+    }
+    scale_.tick(now);
+    if (now - reclaim_at_ms_ >= kReclaimIntervalMs) {
+      reclaim_at_ms_ = now;
+      (void)balancer_.servers().reclaim();
+    }
+  }
+}
+
+void ControlThread::receive_reports(int64_t now_ms) {
+  std::array<uint8_t, 2048> buffer{};  // larger than any control message: oversize is bad_length
+  for (int i = 0; i < kReceivesPerWakeMax; ++i) {
+    NetAddress source;
+    socklen_t length = sizeof(source.storage);
+    const ssize_t n = ::recvfrom(control_fd_, buffer.data(), buffer.size(), MSG_DONTWAIT,
+                                 source.sockaddr_ptr(), &length);
+    if (n < 0) return;  // EAGAIN: drained (other errors: nothing to read either)
+    source.length = length;
+    ingest_.on_datagram(std::span(buffer.data(), static_cast<std::size_t>(n)), source, now_ms);
+  }
+}
+
+void ControlThread::decide(int64_t now_ms) {
+  const auto view = ingest_.scaling_view();
+  // Only static backends: the controller runs nothing here, so there is nothing to scale.
+  if (std::none_of(view.begin(), view.end(), [](const ScalingServer& s) { return s.removable; }))
+    return;
+  const ScalingStep step = decide_scaling({now_ms, view, scale_.busy()}, config_.scaling, history_);
+  history_ = step.history;
+  const ScalingDecision& d = step.decision;
+  if (d.kind == ScalingDecision::Kind::none) return;
+  const bool add = d.kind == ScalingDecision::Kind::add;
+  counters_.add(add ? ControlCounter::scale_decisions_add : ControlCounter::scale_decisions_remove);
+  last_action_ =
+      add ? std::string("add") : std::string("remove ").append(std::to_string(d.server_id));
+  last_reason_ = std::string(wire::name(d.reason));
+  last_action_ms_ = now_ms;
+  if (!scale_.enabled()) return;
+  wire::ScaleRequest request;
+  request.action = add ? wire::ScaleAction::add : wire::ScaleAction::remove;
+  request.server_id = d.server_id;
+  request.reason = d.reason;
+  request.load = d.load;
+  (void)scale_.request(request, now_ms);
+}
+
+LbStatus ControlThread::status() const {
+  const int64_t now = steady_ms();
+  LbStatus s;
+  s.uptime_ms = static_cast<uint64_t>(std::max<int64_t>(now - started_ms_, 0));
+  s.listen_address = balancer_.listen_address().to_string();
+  s.workers = balancer_.worker_count();
+  s.policy = std::string(policy_name(balancer_.config().policy));
+  s.affinity = std::string(affinity_name(balancer_.config().affinity));
+  s.dataplane = balancer_.totals();
+  s.control = counters_.named();
+  std::lock_guard lock(mutex_);
+  s.servers = server_statuses(now);
+  s.scaling.last_action = last_action_;
+  s.scaling.last_reason = last_reason_;
+  s.scaling.last_action_age_ms =
+      last_action_ms_ == kNever ? -1.0 : static_cast<double>(now - last_action_ms_);
+  s.scaling.requests_unacknowledged = scale_.busy() ? 1 : 0;
+  return s;
+}
+
+// Caller holds mutex_. Sorted by id (static backends, from 2^31, come last).
+std::vector<ServerStatus> ControlThread::server_statuses(int64_t now_ms) const {
+  std::vector<ServerStatus> out;
+  const ServerTable& table = balancer_.servers();
+  for (const uint32_t slot_index : ingest_.slots()) {
+    const ServerEntry& e = ingest_.entry(slot_index);
+    const ServerSlot& slot = table.slot(slot_index);
+    ServerStatus st;
+    st.id = e.id;
+    st.address = e.address.to_string();
+    st.state = std::string(state_name(slot.state.load(std::memory_order_relaxed)));
+    st.static_backend = e.is_static;
+    st.reported_queue = e.reported_queue;
+    st.report_age_ms = e.last_report_ms < 0 ? -1.0 : static_cast<double>(now_ms - e.last_report_ms);
+    st.in_flight = slot.in_flight.load(std::memory_order_relaxed);
+    st.load = std::max<int64_t>(
+        current_load(slot.other_load.load(std::memory_order_relaxed), st.in_flight,
+                     slot.requests_total.load(std::memory_order_relaxed),
+                     slot.dispatched_at_report.load(std::memory_order_relaxed),
+                     config_.ingest.one_way),
+        0);
+    st.speed = e.speed;
+    st.weight = slot.weight.load(std::memory_order_relaxed);
+    st.requests = slot.requests_total.load(std::memory_order_relaxed);
+    st.replies = slot.replies_total.load(std::memory_order_relaxed);
+    st.timeouts = slot.timeouts_total.load(std::memory_order_relaxed);
+    st.errors = slot.passive_errors.load(std::memory_order_relaxed);
+    out.push_back(std::move(st));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ServerStatus& a, const ServerStatus& b) { return a.id < b.id; });
+  return out;
+}
+
+}  // namespace shortline

@@ -1,0 +1,93 @@
+// The balancer's control thread: one UDP socket on load_balancer.server_side_port where
+// servers report, the report ingest (registration, health, load, speed), the scaling
+// decision every few milliseconds and the ScaleRequest client. It reaches the workers only
+// through the server table's atomics and snapshots. status() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "control/config.h"
+#include "control/control_counters.h"
+#include "control/lb_status.h"
+#include "control/report_ingest.h"
+#include "control/scale_client.h"
+#include "control/scaling_decision.h"
+#include "dataplane/balancer.h"
+
+namespace shortline {
+
+struct ControlThreadConfig {
+  NetAddress bind;              // where servers report; port 0 = any free port
+  // With static backends the balancer has work without reports: a control port that
+  // cannot be bound is then reported by start() but the thread runs without it.
+  bool control_port_optional = false;
+  IngestConfig ingest;
+  ScalingConfig scaling;
+  ScaleClientConfig scale;
+  int64_t scaling_interval_ms = 10;  // how often the decision runs
+};
+
+// Maps the loaded config onto the control thread's (reads auth_key_file). On failure
+// returns nullopt and sets `error` to one line.
+[[nodiscard]] std::optional<ControlThreadConfig> make_control_config(const Config& config,
+                                                                     std::string& error);
+
+class ControlThread {
+ public:
+  ControlThread(Balancer& balancer, ControlThreadConfig config);
+  ~ControlThread();
+  ControlThread(const ControlThread&) = delete;
+  ControlThread& operator=(const ControlThread&) = delete;
+
+  // Opens the sockets and starts the thread; call after Balancer::start(). Returns "" on
+  // success; otherwise what failed (then the thread runs only if the port was optional:
+  // see running()).
+  [[nodiscard]] std::string start();
+  [[nodiscard]] bool running() const { return thread_.joinable(); }
+  // The bound control address (family 0 when the port could not be bound).
+  [[nodiscard]] const NetAddress& control_address() const { return control_address_; }
+  // Stops and joins the thread; the table keeps its last state. Idempotent.
+  void stop();
+
+  // A consistent picture of servers, counters and scaling; cheap, any thread.
+  [[nodiscard]] LbStatus status() const;
+  [[nodiscard]] std::vector<std::pair<std::string, uint64_t>> counters() const {
+    return counters_.named();
+  }
+  [[nodiscard]] uint64_t counter(ControlCounter c) const { return counters_.get(c); }
+
+ private:
+  void run();
+  void receive_reports(int64_t now_ms);
+  void decide(int64_t now_ms);
+  [[nodiscard]] std::vector<ServerStatus> server_statuses(int64_t now_ms) const;
+
+  Balancer& balancer_;
+  ControlThreadConfig config_;
+  ControlCounters counters_;
+  int control_fd_ = -1;
+  NetAddress control_address_;
+  int64_t started_ms_;
+
+  mutable std::mutex mutex_;  // guards everything below (the thread and status())
+  ReportIngest ingest_;
+  ScaleClient scale_;
+  ScalingHistory history_;
+  int64_t scaling_at_ms_ = 0;
+  int64_t reclaim_at_ms_ = 0;
+  std::string last_action_;
+  std::string last_reason_;
+  int64_t last_action_ms_ = kNever;
+
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace shortline
