@@ -105,6 +105,7 @@ void Worker::run(const RunControl& control) {
     if (reaped == 0) ring_.submit_and_wait(timer_interval_ns_);
     else ring_.submit();
   }
+  finish_sends();
   close_all_sessions();
   deltas_.publish(table_);
   stats_.sessions_open.store(0, std::memory_order_relaxed);
@@ -113,6 +114,24 @@ void Worker::run(const RunControl& control) {
 }
 
 bool Worker::drained() const { return sessions_.pending_count() == 0; }
+
+// The last replies of a drain were queued in the final iteration: send them and wait
+// (briefly, bounded) for their completions so that no buffer is freed under the kernel.
+void Worker::finish_sends() {
+  const uint64_t deadline_ns = monotonic_ns() + kFinalSendWaitNs;
+  ring_.submit();
+  while (sends_in_flight_ > 0 && monotonic_ns() < deadline_ns) {
+    ring_.submit_and_wait(1'000'000);
+    const uint32_t reaped = ring_.reap(completions_.get(), config_.batch_size_max);
+    for (uint32_t c = 0; c < reaped; ++c) {
+      const OpKind kind = UserData::decode(completions_[c].user_data).kind;
+      if (kind != OpKind::listen_receive && kind != OpKind::upstream_receive)
+        handle_completion(completions_[c]);
+      else if (completions_[c].has_buffer())
+        buffers_.recycle(completions_[c].buffer_id());
+    }
+  }
+}
 
 void Worker::handle_completion(const Completion& completion) {
   switch (UserData::decode(completion.user_data).kind) {
@@ -193,6 +212,7 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool, u
   state.session_generation = session.generation;
   sends_.add(request.buffer_id, session.upstream_fd, OpKind::upstream_send,
              OpKind::upstream_send_group);
+  ++sends_in_flight_;
   stats_.add(Counter::requests_forwarded);
   deltas_.add_request(session.server_slot);
   if (responses_ == 0) return;
@@ -358,6 +378,7 @@ void Worker::send_reply(uint32_t state_index, uint32_t session_index, void* data
   state.session = session_index;
   state.session_generation = session.generation;
   sends_.add(state_index, listen_fd_, OpKind::client_send, OpKind::client_send_group);
+  ++sends_in_flight_;
 }
 
 void Worker::flush_sends() {
@@ -399,6 +420,7 @@ void Worker::on_send_done(const Completion& completion, bool to_upstream, bool g
 }
 
 void Worker::send_finished(uint32_t state_index, int32_t result, bool to_upstream) {
+  --sends_in_flight_;
   release_send_state(state_index);
   if (result >= 0) [[likely]] {
     if (!to_upstream) stats_.add(Counter::replies_forwarded);

@@ -53,6 +53,7 @@ class Worker {
   void on_send_done(const struct Completion& completion, bool to_upstream, bool group);
   void send_finished(uint32_t state_index, int32_t result, bool to_upstream);
   void flush_sends();
+  void finish_sends();
   void note_kernel_drops(struct io_uring_recvmsg_out* out);
   void place_requests(const PoolSnapshot& pool);
   void forward_request(const Request& request, const PoolSnapshot& pool, uint64_t now_ns);
@@ -101,6 +102,8 @@ class Worker {
   SendBatch sends_;  // send state per buffer id (plus the empty-reply slots), GSO groups
   std::unique_ptr<uint32_t[]> empty_free_;
   uint32_t empty_free_count_ = 0;
+  uint32_t sends_in_flight_ = 0;  // queued or submitted, completion not yet seen
+  static constexpr uint64_t kFinalSendWaitNs = 200'000'000;
   struct Rearm {
     uint32_t session;
     uint32_t generation;

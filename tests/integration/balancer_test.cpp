@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
@@ -191,6 +192,26 @@ TEST_P(BalancerTest, EmptyMaximumAndOversizeDatagramsAreHandledAndCounted) {
   EXPECT_EQ(servers_[0]->received(), 2u);
   EXPECT_EQ(totals()[Counter::requests_received], 3u);
   EXPECT_EQ(totals().drops(), 1u);
+}
+
+TEST_P(BalancerTest, DrainDeliversRepliesOutstandingWhenStopped) {
+  add_servers(1);
+  servers_[0]->set_delay_ms(100);  // replies come well after the stop
+  auto config = base_config();
+  config.drain_timeout_ms = 20000;
+  start(config);
+  Client client(host());
+  constexpr int kRequests = 5;
+  for (int r = 0; r < kRequests; ++r) ASSERT_TRUE(client.send(target(), "d" + std::to_string(r)));
+  ASSERT_TRUE(wait_until([&] { return totals()[Counter::requests_forwarded] == kRequests; }));
+  balancer_->stop_receiving();
+  std::thread joiner([&] { balancer_->join(); });
+  int answered = 0;
+  while (answered < kRequests && client.receive()) ++answered;
+  joiner.join();
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_EQ(totals()[Counter::replies_forwarded], uint64_t{kRequests});
+  EXPECT_EQ(totals()[Counter::requests_timed_out], 0u);
 }
 
 TEST_P(BalancerTest, NoServerIsACountedDrop) {
