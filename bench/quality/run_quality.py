@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Balancing quality: 8 reference servers (mean service 1 ms, exponential; 6 at speed 1 and
+2 at speed 0.25, 6500 req/s together) behind shortline-lb with each policy and behind nginx
+least_conn, under open-loop Poisson load at 70% and 90% of that capacity. Compares p50, p99
+and p999 latency, answers and failures, and each server's share. Writes JSON and Markdown to
+bench/results/ and prints the table with the target check. Standard library only."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from quality_report import markdown, target_check
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
+SERVERS = [(i + 1, 1.0) for i in range(6)] + [(7, 0.25), (8, 0.25)]  # (id, speed)
+SERVICE_MS = 1.0
+POLICIES = ["shortest-queue", "power-of-two", "round-robin", "random"]
+READY_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 5
+WEIGHT_PER_SPEED = 4
+CLIENT_TIMEOUT_MS = 2000  # a request unanswered this long counts as failed
+POLL_S = 0.02
+
+
+def capacity_rps():
+    return sum(1000.0 / SERVICE_MS * speed for _, speed in SERVERS)
+
+
+class Child:
+    """A process in its own process group (nginx's workers die with it), output to a file."""
+
+    live = []
+
+    def __init__(self, name, argv, log_dir):
+        self.name = name
+        self.log_path = os.path.join(log_dir, name + ".log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        Child.live.append(self)
+
+    def wait_listening(self):
+        """The port of the first 'listening on HOST:PORT' line, waiting at most READY_TIMEOUT_S."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with open(self.log_path, errors="replace") as log:
+                match = LISTEN_RE.search(log.read())
+            if match:
+                return int(match.group(2))
+            if self.proc.poll() is not None:
+                break
+            time.sleep(POLL_S)
+        raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
+
+    def stop(self):
+        """SIGTERM to the group, SIGKILL after STOP_TIMEOUT_S; never leaves anything behind."""
+        if self in Child.live:
+            Child.live.remove(self)
+        for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, STOP_TIMEOUT_S)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # nginx workers, or anything else left in the group
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    @classmethod
+    def stop_all(cls):
+        for child in list(reversed(cls.live)):
+            child.stop()
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def udp_port_bound(port):
+    """Whether some process holds 127.0.0.1:port (UDP)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def start_servers(bin_dir, log_dir, report_port):
+    servers = []
+    for server_id, speed in SERVERS:
+        argv = [os.path.join(bin_dir, "shortline-server"), "--port", "0", "--id", str(server_id),
+                "--service-ms", str(SERVICE_MS), "--service-dist", "exponential",
+                "--speed", str(speed), "--workers", "1", "--log-dir", log_dir + "/servers"]
+        if report_port:
+            argv += ["--balancer", f"127.0.0.1:{report_port}"]
+        child = Child(f"server-{server_id}", argv, log_dir)
+        servers.append((server_id, speed, child))
+    return [(server_id, speed, child.wait_listening()) for server_id, speed, child in servers]
+
+
+def lb_help(bin_dir):
+    return subprocess.run([os.path.join(bin_dir, "shortline-lb"), "--help"], capture_output=True,
+                          text=True, timeout=10).stdout
+
+
+def weight_of(speed):
+    """Static weight in proportion to speed: 4 for speed 1, 1 for speed 0.25."""
+    return max(1, round(speed * WEIGHT_PER_SPEED))
+
+
+def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
+    """shortline-lb with static backends (weight 1, or by speed in mode 'weighted'), or in mode
+    'reports' with none: the servers join by reporting to its control port."""
+    # A port checked free, not port 0: with SO_REUSEPORT set, Linux may give port 0 a port that
+    # another same-user reuseport socket holds, and the two processes then share its traffic.
+    argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", f"127.0.0.1:{free_udp_port()}",
+            "--policy", policy, "--workers", "1"]
+    if "--admin" in help_text:
+        argv += ["--admin", "127.0.0.1:0"]
+    if mode == "reports":
+        config_path = os.path.join(log_dir, f"lb-{mode}.json")
+        with open(config_path, "w") as config:
+            json.dump({"load_balancer": {"server_side_port": report_port}}, config)
+        argv += ["--config", config_path]
+    else:
+        weighted = mode == "weighted"
+        argv += ["--backend", ",".join(
+            f"127.0.0.1:{port}" + (f"@{weight_of(speed)}" if weighted else "")
+            for _, speed, port in servers)]
+    child = Child(f"lb-{policy}-{mode}", argv, log_dir)
+    return child, child.wait_listening()
+
+
+def start_nginx(log_dir, servers, weighted):
+    port = free_udp_port()
+    upstream = "".join(f"    server 127.0.0.1:{p}" +
+                       (f" weight={weight_of(speed)}" if weighted else "") + ";\n"
+                       for _, speed, p in servers)
+    conf = (f"load_module {NGINX_STREAM_MODULE};\nworker_processes 1;\n"
+            f"pid {log_dir}/nginx.pid;\nerror_log {log_dir}/nginx-error.log warn;\n"
+            "events { worker_connections 65536; }\n"
+            f"stream {{\n  upstream pool {{\n    least_conn;\n{upstream}  }}\n"
+            f"  server {{\n    listen 127.0.0.1:{port} udp;\n    proxy_pass pool;\n"
+            "    proxy_responses 1;\n    proxy_timeout 2s;\n  }\n}\n")
+    conf_path = os.path.join(log_dir, f"nginx-{'weighted' if weighted else 'static'}.conf")
+    with open(conf_path, "w") as out:
+        out.write(conf)
+    argv = ["nginx", "-c", conf_path, "-p", log_dir + "/", "-e", f"{log_dir}/nginx-error.log",
+            "-g", "daemon off;"]
+    child = Child("nginx", argv, log_dir)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not udp_port_bound(port):
+        if child.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nginx did not start; see {child.log_path} and nginx-error.log")
+        time.sleep(POLL_S)
+    return child, port
+
+
+def run_clients(bin_dir, log_dir, port, rate, duration_s, count):
+    """`count` shortline-clients at rate/count each, run together, merged into one summary.
+
+    Several client sockets, because nginx balances UDP sessions (one per client address and
+    port), not datagrams: one socket would pin every request to one server. The union of
+    independent Poisson streams is Poisson at the summed rate. Each client sees the same
+    latency distribution (the balancer treats them alike), so the answered-weighted mean of
+    their percentiles estimates the pooled percentile; the worst client's p99 is kept too."""
+    argv = [os.path.join(bin_dir, "shortline-client"), "--target", f"127.0.0.1:{port}",
+            "--rate", f"{rate / count:.3f}", "--poisson", "--duration", str(duration_s),
+            "--json", "--timeout-ms", str(CLIENT_TIMEOUT_MS), "--log-dir", log_dir + "/clients"]
+    procs = [subprocess.Popen(argv + ["--seed", str(1 + i)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+             for i in range(count)]
+    bound_s = duration_s + 30  # the client's own grace is timeout + backoff; this is a backstop
+    summaries = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=bound_s)
+            if proc.returncode != 0:
+                raise RuntimeError(f"client exited {proc.returncode}: {err.strip()}")
+            summaries.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return merge(summaries)
+
+
+def merge(summaries):
+    total = {key: sum(s[key] for s in summaries)
+             for key in ("requests", "answered", "retried", "failed", "skipped")}
+    answered = max(1, total["answered"])
+    weights = [s["answered"] / answered for s in summaries]
+    total["latency_us"] = {key: sum(w * s["latency_us"][key] for w, s in zip(weights, summaries))
+                           for key in ("p50", "p90", "p99", "p999", "mean")}
+    total["latency_us"]["max"] = max(s["latency_us"]["max"] for s in summaries)
+    total["latency_us"]["p99_worst_client"] = max(s["latency_us"]["p99"] for s in summaries)
+    total["throughput_rps"] = sum(s["throughput_rps"] for s in summaries)
+    for key in ("service_time_us_mean", "queue_wait_us_mean"):
+        total[key] = sum(w * s.get(key, 0) for w, s in zip(weights, summaries))
+    servers = {}
+    for s in summaries:
+        for sid, count in s.get("servers", {}).items():
+            servers[sid] = servers.get(sid, 0) + count
+    total["servers"] = servers
+    total["arrivals"] = summaries[0].get("arrivals", "?")
+    return total
+
+
+def calibrate(bin_dir, log_dir, servers, duration_s):
+    """Each server's real capacity: all saturated at once (closed loop, 4 outstanding each),
+    so that they share the CPUs as in the run. Sleep overshoot and per-request costs make a
+    real server slower than its nominal 1000 x speed req/s, more so on a busy host."""
+    argv = [os.path.join(bin_dir, "shortline-client"), "--concurrency", "4", "--duration",
+            str(duration_s), "--json", "--log-dir", log_dir + "/clients"]
+    procs = [(sid, subprocess.Popen(argv + ["--target", f"127.0.0.1:{port}"],
+                                    stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True))
+             for sid, _, port in servers]
+    measured = {}
+    for sid, proc in procs:
+        out, _ = proc.communicate(timeout=duration_s + 30)
+        measured[sid] = json.loads(out.strip().splitlines()[-1])["throughput_rps"]
+    return measured
+
+
+def warm_up(bin_dir, log_dir, port, want_servers):
+    """Low-rate probes until every server has answered (servers that join by reporting)."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        summary = run_clients(bin_dir, log_dir, port, 400, 0.5, 1)
+        if len(summary.get("servers", {})) >= want_servers:
+            return True
+    return False
+
+
+def row(target, mode, load, rate, summary):
+    answered = summary["answered"]
+    shares = {sid: count / answered if answered else 0.0
+              for sid, count in summary.get("servers", {}).items()}
+    latency = summary.get("latency_us", {})
+    return {"target": target, "mode": mode, "load": load, "rate": rate,
+            "p50_ms": latency.get("p50", 0) / 1e3, "p99_ms": latency.get("p99", 0) / 1e3,
+            "p999_ms": latency.get("p999", 0) / 1e3, "max_ms": latency.get("max", 0) / 1e3,
+            "p99_worst_client_ms": latency.get("p99_worst_client", 0) / 1e3,
+            "requests": summary["requests"], "answered": answered,
+            "retried": summary["retried"], "failed": summary["failed"],
+            "skipped": summary.get("skipped", 0), "arrivals": summary.get("arrivals", "?"),
+            "throughput_rps": summary.get("throughput_rps", 0),
+            "service_us_mean": summary.get("service_time_us_mean", 0),
+            "queue_wait_us_mean": summary.get("queue_wait_us_mean", 0), "shares": shares}
+
+
+def measure(args, bin_dir, log_dir, target, mode, port, capacity):
+    rows = []
+    for load in args.loads:
+        rate = load * capacity
+        print(f"  {target:<16} {mode:<8} load {load:.0%} ({rate:.0f} req/s, {args.duration} s)",
+              flush=True)
+        rows.append(row(target, mode, load, rate,
+                        run_clients(bin_dir, log_dir, port, rate, args.duration, args.clients)))
+        print(f"    p50 {rows[-1]['p50_ms']:.2f} ms  p99 {rows[-1]['p99_ms']:.2f} ms  "
+              f"failed {rows[-1]['failed']}", flush=True)
+    return rows
+
+
+def check_received(lb, rows):
+    """Compares what the balancer says it received (its exit counters) with what the clients
+    sent; a gap means datagrams were lost before the balancer (a row to distrust)."""
+    with open(lb.log_path, errors="replace") as log:
+        match = re.search(r"requests_received\s+(\d+)", log.read())
+    sent = sum(r["requests"] + r["retried"] for r in rows)
+    received = int(match.group(1)) if match else None
+    for r in rows:
+        r["lb_requests_received"] = received
+        r["lb_received_all"] = received is None or received >= 0.99 * sent
+    if received is not None and received < 0.99 * sent:
+        print(f"  WARNING: {lb.name} received {received} of {sent} requests sent; "
+              "its rows are marked suspect", flush=True)
+
+
+def run_mode(args, bin_dir, log_dir, mode, help_text):
+    """Every policy (and nginx, static mode only) over one set of servers."""
+    report_port = free_udp_port() if mode == "reports" else 0
+    servers = start_servers(bin_dir, log_dir, report_port)
+    measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
+    capacity = sum(measured.values()) if args.capacity == "measured" else capacity_rps()
+    args.capacity_by_mode[mode] = {"used_rps": capacity, "nominal_rps": capacity_rps(),
+                                   "measured_rps": sum(measured.values()),
+                                   "measured_by_server": measured}
+    print(f"  capacity: nominal {capacity_rps():.0f} req/s, measured "
+          f"{sum(measured.values()):.0f} req/s "
+          f"({', '.join(f'{sid}: {rps:.0f}' for sid, rps in measured.items())}); "
+          f"loads are fractions of {capacity:.0f}", flush=True)
+    rows = []
+    for policy in args.policies:
+        lb, port = start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text)
+        if mode == "reports" and not warm_up(bin_dir, log_dir, port, len(SERVERS)):
+            print(f"  {policy}: not every server registered by report; skipped", flush=True)
+        else:
+            rows += measure(args, bin_dir, log_dir, policy, mode, port, capacity)
+        lb.stop()
+        check_received(lb, [r for r in rows if r["target"] == policy and r["mode"] == mode])
+    if mode != "reports" and args.nginx:
+        nginx, port = start_nginx(log_dir, servers, mode == "weighted")
+        rows += measure(args, bin_dir, log_dir, "nginx least_conn", mode, port, capacity)
+        nginx.stop()
+    Child.stop_all()
+    return rows
+
+
+def reports_supported(bin_dir, log_dir, help_text):
+    """Whether shortline-lb binds load_balancer.server_side_port (its control thread exists)."""
+    port = free_udp_port()
+    config_path = os.path.join(log_dir, "probe.json")
+    with open(config_path, "w") as config:
+        json.dump({"load_balancer": {"server_side_port": port}}, config)
+    argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", "127.0.0.1:0", "--config",
+            config_path, "--backend", "127.0.0.1:9"]
+    if "--admin" in help_text:
+        argv += ["--admin", "127.0.0.1:0"]
+    probe = Child("lb-probe", argv, log_dir)
+    try:
+        probe.wait_listening()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            if udp_port_bound(port):
+                return True
+            time.sleep(POLL_S)
+        return False
+    except RuntimeError:
+        return False
+    finally:
+        probe.stop()
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build/release"))
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per row")
+    parser.add_argument("--quick", action="store_true", help="5 s per row")
+    parser.add_argument("--loads", default="0.7,0.9", help="fractions of total capacity")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--no-nginx", dest="nginx", action="store_false")
+    parser.add_argument("--clients", type=int, default=32,
+                        help="client processes (sockets) sharing the load")
+    parser.add_argument("--modes", default="auto",
+                        help="comma list of static (weight 1), weighted (weight by speed), "
+                             "reports (servers join by reporting); auto = static,weighted and "
+                             "reports when shortline-lb takes server reports")
+    parser.add_argument("--capacity", choices=("measured", "nominal"), default="measured",
+                        help="what the loads are fractions of: the servers' throughput measured "
+                             "first on this host, or 1000 x speed req/s per server")
+    parser.add_argument("--calibrate-s", type=float, default=3.0,
+                        help="seconds of the capacity measurement")
+    parser.add_argument("--out-dir", default=os.path.join(ROOT, "bench/results"))
+    args = parser.parse_args()
+    if args.quick:
+        args.duration = 5.0
+    args.loads = [float(x) for x in args.loads.split(",")]
+    args.capacity_by_mode = {}
+    args.policies = [p for p in args.policies.split(",") if p]
+    if not all(0 < load < 1.5 for load in args.loads) or not 1 <= args.duration <= 600:
+        parser.error("--loads must be in (0, 1.5) and --duration in [1, 600]")
+    if not 1 <= args.clients <= 64:
+        parser.error("--clients must be from 1 to 64")
+    return args
+
+
+def on_signal(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def main():
+    args = parse_args()
+    bin_dir = os.path.join(args.build_dir, "bin")
+    for name in ("shortline-server", "shortline-lb", "shortline-client"):
+        if not os.access(os.path.join(bin_dir, name), os.X_OK):
+            sys.exit(f"run_quality: {bin_dir}/{name} missing; build first (bench/run_quality.sh)")
+    if args.nginx and not os.path.exists(NGINX_STREAM_MODULE):
+        print("run_quality: no nginx stream module; nginx row skipped", flush=True)
+        args.nginx = False
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    args.load_average_start = os.getloadavg()
+    log_dir = tempfile.mkdtemp(prefix=f"quality-{stamp}-")
+    try:
+        help_text = lb_help(bin_dir)
+        modes = args.modes.split(",") if args.modes != "auto" else (
+            ["static", "weighted", "reports"] if reports_supported(bin_dir, log_dir, help_text)
+            else ["static", "weighted"])
+        print(f"run_quality: capacity {capacity_rps():.0f} req/s, modes {', '.join(modes)}, "
+              f"logs in {log_dir}", flush=True)
+        rows = []
+        for mode in modes:
+            rows += run_mode(args, bin_dir, log_dir, mode, help_text)
+    finally:
+        Child.stop_all()
+    write_results(args, stamp, modes, rows, log_dir)
+
+
+def write_results(args, stamp, modes, rows, log_dir):
+    meta = {"time": stamp, "host": platform.node(), "cpus": os.cpu_count(),
+            "load_average": args.load_average_start, "kernel": platform.release(),
+            "duration_s": args.duration, "capacity_rps": capacity_rps(),
+            "servers": [{"id": sid, "speed": speed} for sid, speed in SERVERS],
+            "service_ms_mean": SERVICE_MS, "client_timeout_ms": CLIENT_TIMEOUT_MS,
+            "clients": args.clients, "capacity_basis": args.capacity,
+            "capacity_by_mode": args.capacity_by_mode,
+            "modes": modes, "logs": log_dir}
+    check = target_check(rows)
+    os.makedirs(args.out_dir, exist_ok=True)
+    base = os.path.join(args.out_dir, f"quality-{stamp}")
+    with open(base + ".json", "w") as out:
+        json.dump({"meta": meta, "rows": rows, "target": check}, out, indent=1)
+    text = markdown(meta, rows, check)
+    with open(base + ".md", "w") as out:
+        out.write(text)
+    print("\n" + text)
+    print(f"run_quality: wrote {base}.json and {base}.md")
+
+
+if __name__ == "__main__":
+    main()
