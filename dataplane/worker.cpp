@@ -262,7 +262,7 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
     drop_request(request.buffer_id, Counter::drop_upstream_socket);
     return kNoSession;
   }
-  if (sessions_.full() && !make_room(now_ns)) [[unlikely]] {
+  if (sessions_.full() && !make_room()) [[unlikely]] {
     drop_request(request.buffer_id, Counter::drop_session_table_full);
     return kNoSession;
   }
@@ -290,8 +290,7 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
 }
 
 // The table is full: evict the least recently used session if it awaits no reply.
-bool Worker::make_room(uint64_t now_ns) {
-  (void)now_ns;
+bool Worker::make_room() {
   const uint32_t oldest = sessions_.oldest();
   if (oldest == kNoSession || sessions_.at(oldest).pending_replies != 0) return false;
   close_session(oldest, Counter::sessions_evicted);

@@ -61,7 +61,7 @@ class Worker {
                                      uint64_t now_ns);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
                                       const Request& request, uint64_t now_ns);
-  [[nodiscard]] bool make_room(uint64_t now_ns);
+  [[nodiscard]] bool make_room();
   void close_session(uint32_t index, Counter reason);
   void time_out_requests(uint32_t index);
   void reply_arrived(uint32_t index);
