@@ -28,6 +28,11 @@ uint64_t ServerPicker::next_random() {
   return random_state_ * 0x2545f4914f6cdd1dULL;
 }
 
+// Lemire's multiply-shift: a uniform value below bound without a division.
+uint32_t ServerPicker::random_below(uint32_t bound) {
+  return static_cast<uint32_t>(((next_random() >> 32) * bound) >> 32);
+}
+
 void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& table) {
   count_ = 0;
   touched_count_ = 0;
@@ -51,8 +56,9 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& tabl
   if (count_ == 0) return;
   // A random start per batch: ties rotate without falling into lockstep with the order
   // in which clients happen to send.
-  const auto start = static_cast<uint32_t>(next_random() % count_);
-  for (uint32_t c = 0; c < count_; ++c) candidates_[c].rank = (c + count_ - start) % count_;
+  const uint32_t start = random_below(count_);
+  for (uint32_t c = 0; c < count_; ++c)
+    candidates_[c].rank = c >= start ? c - start : c + count_ - start;
   if (policy_ == Policy::shortest_queue) heap_build();
 }
 
@@ -94,8 +100,8 @@ uint32_t ServerPicker::pick_shortest_queue() {
 
 uint32_t ServerPicker::pick_power_of_two() {
   if (count_ == 1) return 0;
-  const auto first = static_cast<uint32_t>(next_random() % count_);
-  auto second = static_cast<uint32_t>(next_random() % (count_ - 1));
+  const uint32_t first = random_below(count_);
+  uint32_t second = random_below(count_ - 1);
   if (second >= first) ++second;
   const uint32_t chosen =
       better(candidates_[second], candidates_[first]) ? second : first;
@@ -114,8 +120,11 @@ int32_t ServerPicker::pick() {
   switch (policy_) {
     case Policy::shortest_queue: chosen = pick_shortest_queue(); break;
     case Policy::power_of_two: chosen = pick_power_of_two(); break;
-    case Policy::round_robin: chosen = rotation_++ % count_; break;
-    case Policy::random: chosen = static_cast<uint32_t>(next_random() % count_); break;
+    case Policy::round_robin:
+      if (rotation_ >= count_) rotation_ %= count_;  // a division only on wrap-around
+      chosen = rotation_++;
+      break;
+    case Policy::random: chosen = random_below(count_); break;
   }
   record(chosen);
   return static_cast<int32_t>(candidates_[chosen].member);

@@ -53,6 +53,7 @@ class ServerPicker {
   [[nodiscard]] uint32_t pick_shortest_queue();
   [[nodiscard]] uint32_t pick_power_of_two();
   [[nodiscard]] uint64_t next_random();
+  [[nodiscard]] uint32_t random_below(uint32_t bound);
   void record(uint32_t candidate);
 
   Policy policy_;
