@@ -124,22 +124,38 @@ void ControlThread::run() {
   nfds_t count = 0;
   if (control_fd_ >= 0) fds[count++] = {control_fd_, POLLIN, 0};
   if (scale_.fd() >= 0) fds[count++] = {scale_.fd(), POLLIN, 0};
+  std::vector<std::string> events;
   while (!stop_.load(std::memory_order_acquire)) {
     (void)::poll(fds.data(), count, kPollTimeoutMs);  // also the tick when nothing arrives
-    const int64_t now = steady_ms();
-    std::lock_guard lock(mutex_);
-    if (control_fd_ >= 0) receive_reports(now);
-    (void)scale_.on_readable(now);  // a reply clears the outstanding request; counted
-    ingest_.tick(now);
-    if (now - scaling_at_ms_ >= config_.scaling_interval_ms) {
-      scaling_at_ms_ = now;
-      decide(now);
+    {
+      std::lock_guard lock(mutex_);
+      step(steady_ms(), events);
     }
-    scale_.tick(now);
-    if (now - reclaim_at_ms_ >= kReclaimIntervalMs) {
-      reclaim_at_ms_ = now;
-      (void)balancer_.servers().reclaim();
-    }
+    if (event_sink_)
+      for (const auto& line : events) event_sink_(line);
+    events.clear();
+  }
+}
+
+void ControlThread::step(int64_t now_ms, std::vector<std::string>& events) {
+  if (control_fd_ >= 0) receive_reports(now_ms);
+  if (const auto reply = scale_.on_readable(now_ms)) {
+    std::string line("scale: reply ");
+    line.append(wire::name(reply->result));
+    if (reply->server_id != 0) line.append(", server ").append(std::to_string(reply->server_id));
+    if (reply->address.family() != 0) line.append(" at ").append(reply->address.to_string());
+    events.push_back(std::move(line));
+  }
+  ingest_.tick(now_ms);
+  for (auto& line : ingest_.take_events()) events.push_back(std::move(line));
+  if (now_ms - scaling_at_ms_ >= config_.scaling_interval_ms) {
+    scaling_at_ms_ = now_ms;
+    decide(now_ms, events);
+  }
+  if (scale_.tick(now_ms)) events.emplace_back("scale: no reply from the controller; gave up");
+  if (now_ms - reclaim_at_ms_ >= kReclaimIntervalMs) {
+    reclaim_at_ms_ = now_ms;
+    (void)balancer_.servers().reclaim();
   }
 }
 
@@ -156,7 +172,7 @@ void ControlThread::receive_reports(int64_t now_ms) {
   }
 }
 
-void ControlThread::decide(int64_t now_ms) {
+void ControlThread::decide(int64_t now_ms, std::vector<std::string>& events) {
   const auto view = ingest_.scaling_view();
   // Only static backends: the controller runs nothing here, so there is nothing to scale.
   if (std::none_of(view.begin(), view.end(), [](const ScalingServer& s) { return s.removable; }))
@@ -171,6 +187,10 @@ void ControlThread::decide(int64_t now_ms) {
       add ? std::string("add") : std::string("remove ").append(std::to_string(d.server_id));
   last_reason_ = std::string(wire::name(d.reason));
   last_action_ms_ = now_ms;
+  std::string line("scale: ");
+  line.append(last_action_).append(" (").append(last_reason_).append(", servers ");
+  line.append(std::to_string(d.load.servers)).append(", max queue ");
+  events.push_back(line.append(std::to_string(d.load.queue_max)).append(")"));
   if (!scale_.enabled()) return;
   wire::ScaleRequest request;
   request.action = add ? wire::ScaleAction::add : wire::ScaleAction::remove;

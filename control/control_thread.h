@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -46,6 +47,11 @@ class ControlThread {
   ControlThread(const ControlThread&) = delete;
   ControlThread& operator=(const ControlThread&) = delete;
 
+  // Receives each event line ("server 3 registered at ...", "scale: add ..."), from the
+  // control thread, outside its lock. Set before start(); unset: events are dropped.
+  using EventSink = std::function<void(const std::string&)>;
+  void set_event_sink(EventSink sink) { event_sink_ = std::move(sink); }
+
   // Opens the sockets and starts the thread; call after Balancer::start(). Returns "" on
   // success; otherwise what failed (then the thread runs only if the port was optional:
   // see running()).
@@ -65,8 +71,10 @@ class ControlThread {
 
  private:
   void run();
+  // One pass of the loop under the lock; appends the event lines it produced.
+  void step(int64_t now_ms, std::vector<std::string>& events);
   void receive_reports(int64_t now_ms);
-  void decide(int64_t now_ms);
+  void decide(int64_t now_ms, std::vector<std::string>& events);
   [[nodiscard]] std::vector<ServerStatus> server_statuses(int64_t now_ms) const;
 
   Balancer& balancer_;
@@ -86,6 +94,7 @@ class ControlThread {
   std::string last_reason_;
   int64_t last_action_ms_ = kNever;
 
+  EventSink event_sink_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

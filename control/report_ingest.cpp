@@ -10,6 +10,8 @@
 namespace shortline {
 namespace {
 
+constexpr std::size_t kEventsMax = 1024;  // between two take_events(); the rest are dropped
+
 bool is_down(Health health) {
   return health == Health::down_silent || health == Health::down_refused;
 }
@@ -104,6 +106,7 @@ void ReportIngest::apply_report(const wire::ServerReport& report, int64_t now_ms
     }
     remove(*slot);  // restarted on another port: the old address is gone
     counters_.add(ControlCounter::servers_readdressed);
+    event(report.server_id, std::string("moved to ").append(report.address.to_string()));
     slot.reset();
   }
   if (!slot) {
@@ -156,6 +159,7 @@ std::optional<uint32_t> ReportIngest::register_server(const wire::ServerReport& 
   used_slots_.push_back(*slot);
   slot_by_id_[e.id] = *slot;
   counters_.add(ControlCounter::servers_registered);
+  event(e.id, std::string("registered at ").append(e.address.to_string()));
   return slot;
 }
 
@@ -198,6 +202,8 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
     case wire::ServerState::leaving:
     case wire::ServerState::draining:
       if (!was_draining) counters_.add(ControlCounter::servers_draining);
+      if (e.health != Health::leaving && state == wire::ServerState::leaving) event(e.id, "leaving");
+      if (!was_draining && state == wire::ServerState::draining) event(e.id, "draining");
       e.health = state == wire::ServerState::leaving ? Health::leaving : Health::draining;
       table_.set_state(slot, ServerState::draining);
       return;
@@ -216,6 +222,7 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
 void ReportIngest::mark_up(uint32_t slot, int64_t now_ms) {
   ServerEntry& e = entries_[slot];
   if (is_down(e.health)) counters_.add(ControlCounter::servers_up_again);
+  if (e.health != Health::up) event(e.id, "up");
   e.health = Health::up;
   e.errors_base = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
   e.errors_window_ms = now_ms;
@@ -229,6 +236,11 @@ void ReportIngest::mark_down(uint32_t slot, Health why, int64_t now_ms) {
   e.down_since_ms = now_ms;
   table_.set_state(slot, ServerState::down);
   counters_.add(ControlCounter::servers_down);
+  event(e.id, why == Health::down_silent
+                  ? std::string("down: silent for ")
+                        .append(std::to_string(config_.silence_timeout_ms()))
+                        .append(" ms")
+                  : std::string("down: connection refused"));
   counters_.add(why == Health::down_silent ? ControlCounter::servers_down_silent
                                            : ControlCounter::servers_down_refused);
 }
@@ -267,8 +279,10 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   } else if ((e.health == Health::leaving &&
               table_.slot(slot).in_flight.load(std::memory_order_relaxed) <= 0) ||
              (is_down(e.health) && now_ms - e.down_since_ms >= config_.forget_down_after_ms)) {
+    const uint32_t id = e.id;
     remove(slot);  // left and drained (requests that never come back time out in the workers)
     counters_.add(ControlCounter::servers_removed);
+    event(id, "removed");
     return;
   }
   e.queue_smoothed = smooth(e.queue_smoothed, static_cast<double>(load_of(slot)),
@@ -332,6 +346,12 @@ std::vector<ScalingServer> ReportIngest::scaling_view() const {
                    e.health == Health::up || is_down(e.health), std::max(e.queue_smoothed, 0.0)});
   }
   return out;
+}
+
+void ReportIngest::event(uint32_t id, std::string_view what) {
+  if (events_.size() >= kEventsMax) return;
+  std::string line("server ");
+  events_.push_back(line.append(std::to_string(id)).append(" ").append(what));
 }
 
 }  // namespace shortline

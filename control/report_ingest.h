@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -87,6 +89,9 @@ class ReportIngest {
   // The servers as the scaling decision sees them.
   [[nodiscard]] std::vector<ScalingServer> scaling_view() const;
   [[nodiscard]] const IngestConfig& config() const { return config_; }
+  // Moves out the event lines since the last call ("server 3 registered at ...", "server 3
+  // down: silent for 20 ms"): one per state change, never per report.
+  [[nodiscard]] std::vector<std::string> take_events() { return std::exchange(events_, {}); }
 
  private:
   void apply_report(const wire::ServerReport& report, int64_t now_ms);
@@ -102,6 +107,7 @@ class ReportIngest {
   void remove(uint32_t slot);
   void update_weights();
   [[nodiscard]] int64_t load_of(uint32_t slot) const;
+  void event(uint32_t id, std::string_view what);
 
   ServerTable& table_;
   IngestConfig config_;
@@ -112,6 +118,7 @@ class ReportIngest {
   std::unordered_map<uint32_t, uint32_t> slot_by_id_;
   uint32_t unknown_weight_ = 1000;          // for a server whose speed is not known yet
   int64_t weights_at_ms_ = 0;
+  std::vector<std::string> events_;         // bounded by kEventsMax between take_events()
 };
 
 }  // namespace shortline

@@ -70,18 +70,19 @@ void ScaleClient::send_outstanding() {
     counters_.add(ControlCounter::scale_send_errors);  // retried on schedule
 }
 
-void ScaleClient::tick(int64_t now_ms) {
-  if (!outstanding_ || now_ms < next_send_ms_) return;
+bool ScaleClient::tick(int64_t now_ms) {
+  if (!outstanding_ || now_ms < next_send_ms_) return false;
   if (attempts_ >= config_.attempts_max) {
     counters_.add(ControlCounter::scale_requests_abandoned);
     outstanding_.reset();
-    return;
+    return true;
   }
   counters_.add(ControlCounter::scale_requests_retried);
   send_outstanding();
   const int64_t backoff =
       std::min(config_.retry_max_ms, config_.retry_initial_ms << std::min<uint32_t>(attempts_, 20));
   next_send_ms_ = now_ms + backoff;
+  return false;
 }
 
 std::optional<wire::ScaleReply> ScaleClient::on_readable(int64_t now_ms) {

@@ -39,8 +39,8 @@ class ScaleClient {
   uint64_t request(wire::ScaleRequest request, int64_t now_ms);
   // Reads what the socket holds; returns the reply that completed the outstanding request.
   [[nodiscard]] std::optional<wire::ScaleReply> on_readable(int64_t now_ms);
-  // Resends when due; gives up after attempts_max sends.
-  void tick(int64_t now_ms);
+  // Resends when due; gives up after attempts_max sends (then returns true, once).
+  [[nodiscard]] bool tick(int64_t now_ms);
 
  private:
   void send_outstanding();
