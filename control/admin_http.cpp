@@ -175,6 +175,7 @@ tr.down td{color:#999}tr.draining td{color:#a60}
 <div class="card">in flight<b id="c_inflight">-</b></div>
 <div class="card">requests/s<b id="c_rate">-</b></div>
 <div class="card">drops<b id="c_drops">-</b></div>
+<div class="card">last scaling<b id="c_scale">-</b></div>
 </div>
 <svg id="plot" viewBox="0 0 900 260" role="img" aria-label="server count and total load">
 <text x="8" y="16" font-size="12">total load (queue + in flight), max
@@ -269,6 +270,10 @@ function render(status) {
   $("c_inflight").textContent = inFlight;
   $("c_rate").textContent = rate;
   $("c_drops").textContent = counter(status, "drops_total");
+  const scaling = status.scaling || {};
+  $("c_scale").textContent = scaling.last_action ? scaling.last_action + " (" +
+    (scaling.last_reason || "?") + ", " + Math.round(num(scaling.last_action_age_ms) / 1000) +
+    " s ago)" : "none";
   $("max_load").textContent = line("line_load", history.map((h) => h.load), 24, 96);
   $("max_up").textContent = line("line_up", history.map((h) => h.up), 154, 86);
   renderRows(servers, Math.max(1, ...servers.map((s) => num(s.load))));
