@@ -19,6 +19,7 @@ import tempfile
 import time
 
 from quality_report import markdown, target_check
+from simulate_quality import percentile, simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -418,6 +419,20 @@ def main():
     write_results(args, stamp, modes, rows, log_dir)
 
 
+def add_ideal(rows, duration_s):
+    """The zero-overhead simulation's p99 for each shortline row (same policy, load, weights;
+    reports mode compares with speed weights, the estimate's goal)."""
+    cache = {}
+    for r in rows:
+        if r["target"] not in POLICIES:
+            continue
+        key = (r["target"], r["load"], r["mode"] != "static")
+        if key not in cache:
+            values = sorted(simulate(r["target"], r["load"], min(duration_s, 20.0), key[2], 1))
+            cache[key] = percentile(values, 0.99)
+        r["ideal_p99_ms"] = cache[key]
+
+
 def write_results(args, stamp, modes, rows, log_dir):
     meta = {"time": stamp, "host": platform.node(), "cpus": os.cpu_count(),
             "load_average": args.load_average_start, "kernel": platform.release(),
@@ -427,6 +442,7 @@ def write_results(args, stamp, modes, rows, log_dir):
             "clients": args.clients, "capacity_basis": args.capacity,
             "capacity_by_mode": args.capacity_by_mode,
             "modes": modes, "logs": log_dir}
+    add_ideal(rows, args.duration)
     check = target_check(rows)
     os.makedirs(args.out_dir, exist_ok=True)
     base = os.path.join(args.out_dir, f"quality-{stamp}")
