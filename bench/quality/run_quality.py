@@ -137,6 +137,8 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
             "--policy", policy, "--workers", "1"]
     if "--admin" in help_text:
         argv += ["--admin", "127.0.0.1:0"]
+    if "--controller-port" in help_text:
+        argv += ["--controller-port", "0"]  # no ScaleRequests: the pool stays as it is
     if mode == "reports":
         config_path = os.path.join(log_dir, f"lb-{mode}.json")
         with open(config_path, "w") as config:
@@ -243,13 +245,18 @@ def calibrate(bin_dir, log_dir, servers, duration_s):
     return measured
 
 
-def warm_up(bin_dir, log_dir, port, want_servers):
-    """Low-rate probes until every server has answered (servers that join by reporting)."""
+def warm_up(bin_dir, log_dir, lb, port, want_servers, capacity):
+    """Mode 'reports': waits (bounded) until the balancer logs every server as registered,
+    then sends 2 s at 30% load (below where round-robin overloads the slow servers) so the
+    speed estimate has replies to learn from before the rows start."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        summary = run_clients(bin_dir, log_dir, port, 400, 0.5, 1)
-        if len(summary.get("servers", {})) >= want_servers:
+        with open(lb.log_path, errors="replace") as log:
+            registered = set(re.findall(r"server (\d+) registered", log.read()))
+        if len(registered) >= want_servers:
+            run_clients(bin_dir, log_dir, port, 0.3 * capacity, 2.0, 4)
             return True
+        time.sleep(POLL_S)
     return False
 
 
@@ -314,7 +321,9 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
     rows = []
     for policy in args.policies:
         lb, port = start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text)
-        if mode == "reports" and not warm_up(bin_dir, log_dir, port, len(SERVERS)):
+        registered = mode != "reports" or warm_up(bin_dir, log_dir, lb, port, len(SERVERS),
+                                                  capacity)
+        if not registered:
             print(f"  {policy}: not every server registered by report; skipped", flush=True)
         else:
             rows += measure(args, bin_dir, log_dir, policy, mode, port, capacity)
@@ -338,6 +347,8 @@ def reports_supported(bin_dir, log_dir, help_text):
             config_path, "--backend", "127.0.0.1:9"]
     if "--admin" in help_text:
         argv += ["--admin", "127.0.0.1:0"]
+    if "--controller-port" in help_text:
+        argv += ["--controller-port", "0"]
     probe = Child("lb-probe", argv, log_dir)
     try:
         probe.wait_listening()
