@@ -194,6 +194,7 @@ constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
                                                   "listen_address",
                                                   "workers",
                                                   "pin_workers",
+                                                  "udp_gso",
                                                   "policy",
                                                   "affinity",
                                                   "responses_per_request",
@@ -208,8 +209,24 @@ constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
                                                   "backends",
                                                   "admin_enabled",
                                                   "admin_address",
-                                                  "admin_port"};
-constexpr std::string_view kControllerKeys[] = {"port"};
+                                                  "admin_port",
+                                                  "report_interval_ms",
+                                                  "missed_reports",
+                                                  "control_allowed_sources",
+                                                  "auth_key_file",
+                                                  "min_servers",
+                                                  "max_servers_running",
+                                                  "scale_up_hold_ms",
+                                                  "scale_down_idle_ms",
+                                                  "scale_cooldown_ms"};
+constexpr std::string_view kControllerKeys[] = {"port",
+                                                "server_command",
+                                                "server_service_ms",
+                                                "server_service_distribution",
+                                                "server_workers",
+                                                "restart_backoff_ms",
+                                                "restart_backoff_max_ms",
+                                                "stop_timeout_ms"};
 constexpr std::string_view kBackendKeys[] = {"address", "weight"};
 
 constexpr uint32_t kServerCountMax = 1024;
@@ -249,9 +266,42 @@ void read_client(const Json& value, ClientPoolConfig& client) {
   check_port_range(section, client.port_range_start, client.port_range_end);
 }
 
+constexpr uint32_t kServerWorkersMax = 1024;          // shortline-server's own limit
+constexpr double kServiceMsMax = 60'000;
+constexpr uint32_t kRestartBackoffMsMax = 600'000;    // ten minutes
+constexpr uint32_t kStopTimeoutMsMax = 600'000;
+
+// Checks that the key named `high` is at least the key named `low`.
+void check_order(const Section& section, std::string_view low, uint64_t low_value,
+                 std::string_view high, uint64_t high_value) {
+  if (low_value <= high_value) return;
+  std::string allowed("at least ");
+  allowed.append(section.path_of(low)).append(" (").append(std::to_string(low_value)).append(")");
+  fail(section.path_of(high), std::to_string(high_value), allowed);
+}
+
 void read_controller(const Json& value, ControllerConfig& controller) {
   const Section section(value, "controller", kControllerKeys);
   section.port("port", controller.port);
+  if (const Json* command = section.find("server_command"))
+    controller.server_command = read_string(*command, section.path_of("server_command"),
+                                            "a command line with {placeholders}, or \"\"");
+  section.real("server_service_ms", controller.server_service_ms, 0, kServiceMsMax,
+               "a number of milliseconds above 0, at most 60000");
+  if (const Json* dist = section.find("server_service_distribution")) {
+    const auto path = section.path_of("server_service_distribution");
+    constexpr std::string_view allowed = "one of \"fixed\", \"exponential\"";
+    controller.server_service_distribution = read_string(*dist, path, allowed);
+    const auto& name = controller.server_service_distribution;
+    if (name != "fixed" && name != "exponential") fail(path, shown(*dist), allowed);
+  }
+  section.integer("server_workers", controller.server_workers, 1, kServerWorkersMax);
+  section.integer("restart_backoff_ms", controller.restart_backoff_ms, 1, kRestartBackoffMsMax);
+  section.integer("restart_backoff_max_ms", controller.restart_backoff_max_ms, 1,
+                  kRestartBackoffMsMax);
+  check_order(section, "restart_backoff_ms", controller.restart_backoff_ms,
+              "restart_backoff_max_ms", controller.restart_backoff_max_ms);
+  section.integer("stop_timeout_ms", controller.stop_timeout_ms, 1, kStopTimeoutMsMax);
 }
 
 // "1.2.3.4" or "::1" (brackets optional) plus a port, as NetAddress parses it.
@@ -326,6 +376,7 @@ void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
   using Limits = DataplaneConfig;
   section.integer("workers", dataplane.workers, 0, Limits::kWorkersMax);
   section.boolean("pin_workers", dataplane.pin_workers);
+  section.boolean("udp_gso", dataplane.udp_gso);
   section.integer("responses_per_request", dataplane.responses_per_request, 0,
                   Limits::kResponsesPerRequestMax);
   section.integer("request_timeout_ms", dataplane.request_timeout_ms, 1, kRequestTimeoutMsMax);
@@ -375,6 +426,50 @@ void read_admin(const Section& section, LoadBalancerConfig& balancer) {
   }
 }
 
+constexpr uint32_t kReportIntervalMsMax = 60'000;
+constexpr uint32_t kMissedReportsMax = 1000;
+constexpr size_t kAllowedSourcesMax = 256;
+constexpr uint32_t kScalingMsMax = 86'400'000;  // a day
+
+std::vector<SourcePrefix> read_sources(const Json& value, const std::string& path) {
+  constexpr std::string_view allowed =
+      "a non-empty array (at most 256) of addresses or CIDR prefixes (\"127.0.0.0/8\", \"::1\")";
+  if (!value.is_array() || value.empty() || value.size() > kAllowedSourcesMax)
+    fail(path, shown(value), allowed);
+  std::vector<SourcePrefix> prefixes;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const std::string entry_path = std::string(path).append("[").append(std::to_string(i)) + "]";
+    const auto prefix = SourcePrefix::parse(read_string(value[i], entry_path, allowed));
+    if (!prefix) fail(entry_path, shown(value[i]), allowed);
+    prefixes.push_back(*prefix);
+  }
+  return prefixes;
+}
+
+// The control thread's keys: reports, health, authentication and scaling.
+void read_control(const Section& section, LoadBalancerConfig& balancer) {
+  section.integer("report_interval_ms", balancer.report_interval_ms, 1, kReportIntervalMsMax);
+  section.integer("missed_reports", balancer.missed_reports, 1, kMissedReportsMax);
+  if (const Json* sources = section.find("control_allowed_sources"))
+    balancer.control_allowed_sources =
+        read_sources(*sources, section.path_of("control_allowed_sources"));
+  if (const Json* file = section.find("auth_key_file"))
+    balancer.auth_key_file = read_string(*file, section.path_of("auth_key_file"),
+                                         "a path to a 32-byte or 64-hex-digit key file, or \"\"");
+  section.integer("min_servers", balancer.min_servers, 1, kServerCountMax);
+  section.integer("max_servers_running", balancer.max_servers_running, 1, kServerCountMax);
+  if (balancer.min_servers > balancer.max_servers_running) {
+    std::string allowed("at least ");
+    allowed.append(section.path_of("min_servers")).append(" (");
+    allowed.append(std::to_string(balancer.min_servers)).append(")");
+    fail(section.path_of("max_servers_running"), std::to_string(balancer.max_servers_running),
+         allowed);
+  }
+  section.integer("scale_up_hold_ms", balancer.scale_up_hold_ms, 0, kScalingMsMax);
+  section.integer("scale_down_idle_ms", balancer.scale_down_idle_ms, 0, kScalingMsMax);
+  section.integer("scale_cooldown_ms", balancer.scale_cooldown_ms, 0, kScalingMsMax);
+}
+
 void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   const Section section(value, "load_balancer", kLoadBalancerKeys);
   section.port("server_side_port", balancer.server_side_port);
@@ -391,6 +486,7 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   read_dataplane(section, balancer.dataplane);
   read_names(section, balancer.dataplane);
   read_admin(section, balancer);
+  read_control(section, balancer);
   if (const Json* backends = section.find("backends"))
     balancer.dataplane.backends = read_backends(*backends, section.path_of("backends"));
   const auto& dataplane = balancer.dataplane;

@@ -7,7 +7,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "control/source_filter.h"
 #include "dataplane/dataplane_config.h"
 
 namespace shortline {
@@ -39,10 +41,31 @@ struct LoadBalancerConfig {               // "load_balancer"
   std::string admin_address = "127.0.0.1";  // host part of admin_listen
   uint16_t admin_port = 54080;              // 0 = any free port (the balancer prints it)
   NetAddress admin_listen;                  // admin_address + admin_port, composed at load
+  // The control thread: server reports, health and the scaling decision.
+  uint32_t report_interval_ms = 2;        // servers report this often; DOWN after
+  uint32_t missed_reports = 3;            // missed_reports x report_interval_ms (>= 20 ms)
+  std::vector<SourcePrefix> control_allowed_sources = loopback_sources();
+  std::string auth_key_file;              // "" = control messages are not authenticated
+  uint32_t min_servers = 1;               // scaling never removes below this many UP servers
+  uint32_t max_servers_running = 8;       // nor asks for more than this many
+  uint32_t scale_up_hold_ms = 500;        // a queue stays above 0.9 x threshold this long
+  uint32_t scale_down_idle_ms = 5000;     // a server stays empty this long before removal
+  uint32_t scale_cooldown_ms = 2000;      // no scaling action this soon after the last
 };
 
 struct ControllerConfig {                 // "controller"
   uint16_t port = 55000;
+  // The pool's bounds are load_balancer.min_servers and max_servers_running, which the
+  // controller enforces too (an ADD or REMOVE past them is answered at_limit).
+  // Template for starting a server; "" = the built-in shortline-server command. The
+  // placeholders are listed in control/controller/command_template.h and CONFIG_KEYS.md.
+  std::string server_command;
+  double server_service_ms = 10;          // {service_ms}: mean service time per request
+  std::string server_service_distribution = "exponential";  // {service_dist}
+  uint32_t server_workers = 1;            // {workers}
+  uint32_t restart_backoff_ms = 250;      // first restart of a crashed server after this
+  uint32_t restart_backoff_max_ms = 8000; // doubling each crash, capped here
+  uint32_t stop_timeout_ms = 10000;       // SIGTERM, then SIGKILL after this long
 };
 
 struct Config {

@@ -87,7 +87,7 @@ TEST(ConfigTest, EmptyObjectGivesDefaults) {
 
 TEST(ConfigTest, EveryNewKeyIsRead) {
   const Config config = must_parse(R"({"load_balancer": {
-    "client_side_port": 6000, "listen_address": "::1", "workers": "4", "pin_workers": "true",
+    "client_side_port": 6000, "listen_address": "::1", "workers": "4", "pin_workers": "true", "udp_gso": false,
     "policy": "power-of-two", "affinity": "flow", "responses_per_request": 0,
     "request_timeout_ms": "250", "session_idle_timeout_ms": 60000, "max_sessions": 1024,
     "max_servers": 8, "max_datagram_bytes": 1500, "buffers_per_worker": "256",
@@ -98,6 +98,7 @@ TEST(ConfigTest, EveryNewKeyIsRead) {
   EXPECT_EQ(dataplane.listen.family(), AF_INET6);
   EXPECT_EQ(dataplane.workers, 4u);
   EXPECT_TRUE(dataplane.pin_workers);
+  EXPECT_FALSE(dataplane.udp_gso);
   EXPECT_EQ(dataplane.policy, Policy::power_of_two);
   EXPECT_EQ(dataplane.affinity, Affinity::flow);
   EXPECT_EQ(dataplane.responses_per_request, 0u);
@@ -166,7 +167,7 @@ TEST(ConfigTest, UnknownTopLevelKey) {
 TEST(ConfigTest, UnknownKeyInEachSection) {
   expect_error(R"({"server": {"cnt": 1}})", {"server.cnt: unknown key", "queue_update_interval"});
   expect_error(R"({"client": {"cnt": 1}})", {"client.cnt: unknown key", "start_id"});
-  expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: port)"});
+  expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: port, server_command,"});
   expect_error(balancer("polcy", R"("random")"),
                {"load_balancer.polcy: unknown key (allowed: server_side_port, client_side_port",
                 "backends, admin_enabled, admin_address, admin_port"});
@@ -332,6 +333,75 @@ TEST(ConfigTest, AdminKeys) {
   expect_error(balancer("admin_address", R"("example.com")"),
                {"load_balancer.admin_address: \"example.com\"", "IPv4 or IPv6 literal"});
   expect_error(balancer("admin_enabled", "1"), {"load_balancer.admin_enabled: 1", "true or false"});
+}
+
+TEST(ConfigTest, ControllerKeys) {
+  const Config defaults = must_parse("{}");
+  EXPECT_EQ(defaults.controller.server_command, "");
+  EXPECT_EQ(defaults.controller.server_service_distribution, "exponential");
+  EXPECT_EQ(defaults.controller.stop_timeout_ms, 10000u);
+  const Config config = must_parse(R"({"controller": {
+    "server_command": "/bin/srv {port} {id}",
+    "server_service_ms": "2.5", "server_service_distribution": "fixed", "server_workers": 3,
+    "restart_backoff_ms": 100, "restart_backoff_max_ms": "400", "stop_timeout_ms": 1500}})");
+  const auto& controller = config.controller;
+  EXPECT_EQ(controller.server_command, "/bin/srv {port} {id}");
+  EXPECT_DOUBLE_EQ(controller.server_service_ms, 2.5);
+  EXPECT_EQ(controller.server_service_distribution, "fixed");
+  EXPECT_EQ(controller.server_workers, 3u);
+  EXPECT_EQ(controller.restart_backoff_ms, 100u);
+  EXPECT_EQ(controller.restart_backoff_max_ms, 400u);
+  EXPECT_EQ(controller.stop_timeout_ms, 1500u);
+  expect_error(R"({"controller": {"min_servers": 1}})", {"controller.min_servers: unknown key"});
+  expect_error(R"({"controller": {"server_service_distribution": "normal"}})",
+               {"controller.server_service_distribution: \"normal\"", "\"exponential\""});
+  expect_error(R"({"controller": {"server_service_ms": 0}})", {"controller.server_service_ms: 0"});
+  expect_error(R"({"controller": {"server_command": 7}})", {"controller.server_command: 7"});
+  expect_error(R"({"controller": {"restart_backoff_ms": 500, "restart_backoff_max_ms": 100}})",
+               {"controller.restart_backoff_max_ms: 100", "restart_backoff_ms (500)"});
+}
+
+TEST(ConfigTest, ControlThreadKeys) {
+  const Config defaults = must_parse("{}");
+  const auto& d = defaults.load_balancer;
+  EXPECT_EQ(d.report_interval_ms, 2u);
+  EXPECT_EQ(d.missed_reports, 3u);
+  EXPECT_EQ(d.control_allowed_sources, loopback_sources());
+  EXPECT_EQ(d.auth_key_file, "");
+  EXPECT_EQ(d.min_servers, 1u);
+  EXPECT_EQ(d.max_servers_running, 8u);
+  EXPECT_EQ(d.scale_up_hold_ms, 500u);
+  EXPECT_EQ(d.scale_down_idle_ms, 5000u);
+  EXPECT_EQ(d.scale_cooldown_ms, 2000u);
+  const Config config = must_parse(R"({"load_balancer": {
+    "report_interval_ms": "5", "missed_reports": 4,
+    "control_allowed_sources": ["10.0.0.0/8", "127.0.0.1", "fd00::/8"],
+    "auth_key_file": "/etc/shortline/key", "min_servers": "2", "max_servers_running": 6,
+    "scale_up_hold_ms": 0, "scale_down_idle_ms": "100", "scale_cooldown_ms": 50}})");
+  const auto& c = config.load_balancer;
+  EXPECT_EQ(c.report_interval_ms, 5u);
+  EXPECT_EQ(c.missed_reports, 4u);
+  ASSERT_EQ(c.control_allowed_sources.size(), 3u);
+  EXPECT_EQ(c.control_allowed_sources[1].to_string(), "127.0.0.1/32");
+  EXPECT_EQ(c.control_allowed_sources[2].to_string(), "fd00::/8");
+  EXPECT_EQ(c.auth_key_file, "/etc/shortline/key");
+  EXPECT_EQ(c.min_servers, 2u);
+  EXPECT_EQ(c.max_servers_running, 6u);
+  EXPECT_EQ(c.scale_up_hold_ms, 0u);
+  EXPECT_EQ(c.scale_down_idle_ms, 100u);
+  EXPECT_EQ(c.scale_cooldown_ms, 50u);
+  expect_error(balancer("report_interval_ms", "0"), {"load_balancer.report_interval_ms: 0"});
+  expect_error(balancer("missed_reports", "\"x\""), {"load_balancer.missed_reports: \"x\""});
+  expect_error(balancer("control_allowed_sources", "[]"),
+               {"load_balancer.control_allowed_sources: an array", "CIDR"});
+  expect_error(balancer("control_allowed_sources", R"(["127.0.0.1/33"])"),
+               {"load_balancer.control_allowed_sources[0]: \"127.0.0.1/33\""});
+  expect_error(balancer("control_allowed_sources", R"(["localhost"])"),
+               {"load_balancer.control_allowed_sources[0]: \"localhost\""});
+  expect_error(balancer("auth_key_file", "1"), {"load_balancer.auth_key_file: 1"});
+  expect_error(R"({"load_balancer": {"min_servers": 5, "max_servers_running": 4}})",
+               {"load_balancer.max_servers_running: 4", "min_servers (5)"});
+  expect_error(balancer("min_servers", "0"), {"load_balancer.min_servers: 0", "1 to 1024"});
 }
 
 }  // namespace
