@@ -193,11 +193,8 @@ std::optional<uint32_t> answered_by(const NetAddress& server) {
 
 }  // namespace
 
-TEST_F(ControllerTest, ScaleRequestsRestartAndStop) {
-  ChildProcess controller(command(write_config(R"(, 
-      "restart_backoff_ms": 50, "stop_timeout_ms": 8000)")));
-  const pid_t server0 = pid_in(controller.wait_for_line("started server 0 on", seconds(30)));
-  ASSERT_GT(server0, 0) << controller.output();
+TEST_F(ControllerTest, AddRetryRemoveAndLimits) {
+  ChildProcess controller(command(write_config("")));
   ASSERT_TRUE(controller.wait_for_line("listening for ScaleRequests", seconds(30)))
       << controller.output();
   Client socket("127.0.0.1");
@@ -242,16 +239,6 @@ TEST_F(ControllerTest, ScaleRequestsRestartAndStop) {
   ASSERT_TRUE(unknown.has_value());
   EXPECT_EQ(unknown->result, wire::ScaleResult::unknown_server);
 
-  // SIGKILL a server: the controller restarts it under the same id, and it answers again.
-  ASSERT_EQ(kill(server0, SIGKILL), 0);
-  ASSERT_TRUE(controller.wait_for_line("server 0 crashed")) << controller.output();
-  const pid_t restarted = pid_in(controller.wait_for_line("restarted server 0 on"));
-  ASSERT_GT(restarted, 0) << controller.output();
-  EXPECT_NE(restarted, server0);
-  const auto server0_address =
-      *NetAddress::parse("127.0.0.1:" + std::to_string(range_start_));  // the first port
-  EXPECT_EQ(answered_by(server0_address), 0u);
-
   // load_balancer.min_servers 1: removing one of two works, the last one is refused.
   const auto remove1 = scale(socket, controller_port_, wire::ScaleAction::remove, 16, 1);
   ASSERT_TRUE(remove1.has_value());
@@ -260,11 +247,35 @@ TEST_F(ControllerTest, ScaleRequestsRestartAndStop) {
   ASSERT_TRUE(remove0.has_value());
   EXPECT_EQ(remove0->result, wire::ScaleResult::at_limit);
 
+  controller.signal(SIGTERM);
+  EXPECT_EQ(controller.wait_exit(seconds(40)), 0) << controller.output();
+  for (const pid_t pid : {server1, server2}) EXPECT_TRUE(process_gone(pid)) << pid;
+}
+
+TEST_F(ControllerTest, KilledServerIsRestartedAndSigtermStopsEveryChild) {
+  ChildProcess controller(command(write_config(R"(, "restart_backoff_ms": 50)")));
+  const pid_t balancer = pid_in(controller.wait_for_line("started shortline-lb", seconds(30)));
+  const pid_t server0 = pid_in(controller.wait_for_line("started server 0 on", seconds(30)));
+  ASSERT_GT(server0, 0) << controller.output();
+  ASSERT_GT(balancer, 0) << controller.output();
+  ASSERT_TRUE(controller.wait_for_line("listening for ScaleRequests", seconds(30)))
+      << controller.output();
+  const auto server0_address =
+      *NetAddress::parse("127.0.0.1:" + std::to_string(range_start_));  // the first port
+  EXPECT_EQ(answered_by(server0_address), 0u);
+
+  // SIGKILL a server: the controller restarts it under the same id, and it answers again.
+  ASSERT_EQ(kill(server0, SIGKILL), 0);
+  ASSERT_TRUE(controller.wait_for_line("server 0 crashed")) << controller.output();
+  const pid_t restarted = pid_in(controller.wait_for_line("restarted server 0 on"));
+  ASSERT_GT(restarted, 0) << controller.output();
+  EXPECT_NE(restarted, server0);
+  EXPECT_EQ(answered_by(server0_address), 0u);
+
   // SIGTERM: every child stops, the controller exits 0.
   controller.signal(SIGTERM);
   EXPECT_EQ(controller.wait_exit(seconds(40)), 0) << controller.output();
-  for (const pid_t pid : {server0, server1, server2, restarted})
-    EXPECT_TRUE(process_gone(pid)) << pid;
+  for (const pid_t pid : {server0, restarted, balancer}) EXPECT_TRUE(process_gone(pid)) << pid;
   EXPECT_NE(controller.output().find("every child stopped"), std::string::npos)
       << controller.output();
 }
