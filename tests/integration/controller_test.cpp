@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "control/admin_http.h"
+#include "control/controller/live_view.h"
 #include "control/wire/messages.h"
 #include "tests/integration/child_process.h"
 #include "tests/integration/udp_test_support.h"
@@ -252,7 +254,7 @@ TEST_F(ControllerTest, AddRetryRemoveAndLimits) {
   for (const pid_t pid : {server1, server2}) EXPECT_TRUE(process_gone(pid)) << pid;
 }
 
-TEST_F(ControllerTest, KilledServerIsRestartedAndSigtermStopsEveryChild) {
+TEST_F(ControllerTest, KilledServerAndBalancerAreRestartedAndSigtermStopsEveryChild) {
   ChildProcess controller(command(write_config(R"(, "restart_backoff_ms": 50)")));
   const pid_t balancer = pid_in(controller.wait_for_line("started shortline-lb", seconds(30)));
   const pid_t server0 = pid_in(controller.wait_for_line("started server 0 on", seconds(30)));
@@ -272,10 +274,17 @@ TEST_F(ControllerTest, KilledServerIsRestartedAndSigtermStopsEveryChild) {
   EXPECT_NE(restarted, server0);
   EXPECT_EQ(answered_by(server0_address), 0u);
 
+  // SIGKILL the balancer: restarted too.
+  ASSERT_EQ(kill(balancer, SIGKILL), 0);
+  ASSERT_TRUE(controller.wait_for_line("shortline-lb crashed")) << controller.output();
+  const pid_t balancer2 = pid_in(controller.wait_for_line("started shortline-lb"));
+  ASSERT_GT(balancer2, 0) << controller.output();
+
   // SIGTERM: every child stops, the controller exits 0.
   controller.signal(SIGTERM);
   EXPECT_EQ(controller.wait_exit(seconds(40)), 0) << controller.output();
-  for (const pid_t pid : {server0, restarted, balancer}) EXPECT_TRUE(process_gone(pid)) << pid;
+  for (const pid_t pid : {server0, restarted, balancer, balancer2})
+    EXPECT_TRUE(process_gone(pid)) << pid;
   EXPECT_NE(controller.output().find("every child stopped"), std::string::npos)
       << controller.output();
 }
@@ -386,6 +395,45 @@ TEST_F(ControllerTest, WithAKeyOnlySignedScaleRequestsAreExecuted) {
   controller.signal(SIGTERM);
   EXPECT_EQ(controller.wait_exit(seconds(40)), 0) << controller.output();
   EXPECT_NE(controller.output().find("bad_tag 1"), std::string::npos) << controller.output();
+}
+
+// The live view reads the balancer's own /api/status: the admin endpoint's JSON (rendered
+// from LbStatus) parses into the rows the table shows.
+TEST(ControllerStatusPollerTest, ReadsServersFromTheAdminEndpoint) {
+  AdminServer admin;
+  const auto error = admin.start(*NetAddress::parse("127.0.0.1:0"), [] {
+    LbStatus status;
+    ServerStatus server;
+    server.id = 4;
+    server.address = "127.0.0.1:50004";
+    server.state = "up";
+    server.reported_queue = 3;
+    server.in_flight = 2;
+    server.speed = 0.5;
+    server.requests = 1234;
+    status.servers.push_back(server);
+    server.id = 1;
+    server.state = "draining";
+    status.servers.push_back(server);
+    return status;
+  });
+  ASSERT_EQ(error, "");
+  controller::StatusPoller poller(admin.bound_address());
+  const auto body = poller.fetch();
+  ASSERT_TRUE(body.has_value());
+  const auto servers = controller::parse_status_servers(*body);
+  ASSERT_TRUE(servers.has_value()) << *body;
+  ASSERT_EQ(servers->size(), 2u);
+  EXPECT_EQ((*servers)[0].id, 1u);
+  EXPECT_EQ((*servers)[0].state, "draining");
+  EXPECT_EQ((*servers)[1].id, 4u);
+  EXPECT_EQ((*servers)[1].address, "127.0.0.1:50004");
+  EXPECT_EQ((*servers)[1].queue, 3);
+  EXPECT_EQ((*servers)[1].in_flight, 2);
+  EXPECT_DOUBLE_EQ((*servers)[1].speed, 0.5);
+  EXPECT_EQ((*servers)[1].requests, 1234);
+  admin.stop();
+  EXPECT_FALSE(poller.fetch().has_value());  // gone: the view falls back, nothing hangs
 }
 
 }  // namespace shortline::testing
