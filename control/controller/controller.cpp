@@ -18,8 +18,9 @@
 namespace shortline::controller {
 namespace {
 
-constexpr int64_t kTickMs = 1000;  // live view and history: once a second
-constexpr int kPollMsMax = 100;    // the loop wakes at least this often
+constexpr int64_t kTickMs = 1000;          // live view and history: once a second
+constexpr std::size_t kHistoryMax = 3600;  // server count samples kept: an hour
+constexpr int kPollMsMax = 100;            // the loop wakes at least this often
 constexpr int64_t kBalancerStartWaitMs = 10'000;
 constexpr double kDemoPeakServers = 3.5;  // default demo peak: this many servers' capacity
 
@@ -145,7 +146,10 @@ std::string Controller::start_balancer(int64_t now_ms) {
       return {};
     }
     for (const auto& exit : supervisor_.reap(monotonic_ms())) {
-      if (exit.pid != balancer_pid_) continue;
+      if (exit.pid != balancer_pid_) {  // a server or client: handled by the main loop
+        pending_exits_.push_back(exit);
+        continue;
+      }
       balancer_pid_ = -1;
       std::string output = read_from(spec.output_path, offset);
       while (!output.empty() && output.back() == '\n') output.pop_back();
@@ -261,6 +265,8 @@ void Controller::handle_exits(const std::vector<ChildExit>& exits, int64_t now_m
 void Controller::tick_second(int64_t now_ms) {
   next_tick_ms_ += kTickMs;
   if (next_tick_ms_ <= now_ms) next_tick_ms_ = now_ms + kTickMs;  // after a long stall
+  if (server_count_history_.size() == kHistoryMax)
+    server_count_history_.erase(server_count_history_.begin());
   server_count_history_.push_back(pool_.pool().active());
   if (options_.demo) render_view(now_ms);
 }
@@ -301,7 +307,10 @@ int Controller::run(const volatile std::sig_atomic_t& stop_requested) {
         static_cast<int>(std::clamp<int64_t>(next_tick_ms_ - now_ms, 0, kPollMsMax));
     if (poll(&socket, 1, wait_ms) > 0) listener_->drain(execute);
     now_ms = monotonic_ms();
-    handle_exits(supervisor_.reap(now_ms), now_ms);
+    auto exits = supervisor_.reap(now_ms);
+    exits.insert(exits.end(), pending_exits_.begin(), pending_exits_.end());
+    pending_exits_.clear();
+    handle_exits(exits, now_ms);
     supervisor_.enforce_deadlines(now_ms);
     pool_.restart_due(now_ms);
     start_due_clients(now_ms);

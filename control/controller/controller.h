@@ -75,7 +75,8 @@ class Controller {
   uint32_t balancer_restarts_ = 0;
   int64_t balancer_restart_at_ms_ = -1;  // >= 0 while a restart is due
   std::vector<DemoClient> clients_;
-  std::vector<uint32_t> server_count_history_;
+  std::vector<ChildExit> pending_exits_;        // reaped while waiting for the balancer to start
+  std::vector<uint32_t> server_count_history_;  // one sample a second, the newest hour
   int64_t start_ms_ = 0;
   int64_t next_tick_ms_ = 0;
   bool is_tty_ = false;
