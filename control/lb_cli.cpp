@@ -3,6 +3,7 @@
 #include "control/lb_cli.h"
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string_view>
@@ -38,6 +39,10 @@ constexpr Flag kFlags[] = {
    [](const Config&) { return std::string("none"); }, nullptr},
   {"--listen", "HOST:PORT", "", "where clients send; port 0 = any free port",
    [](const Config& c) { return dp(c).listen.to_string(); }, nullptr},
+  {"--control-port", "PORT", "", "where servers report (server_side_port); 0 = any free port",
+   [](const Config& c) { return number_text(c.load_balancer.server_side_port); }, nullptr},
+  {"--controller-port", "PORT", "", "ScaleRequests go to 127.0.0.1:PORT; 0 = send none",
+   [](const Config& c) { return number_text(c.controller.port); }, nullptr},
   {"--admin", "HOST:PORT|off", "", "admin HTTP endpoint (/metrics, /api/status, /); port 0 = any",
    [](const Config& c) {
      const auto& balancer = c.load_balancer;
@@ -222,6 +227,21 @@ std::optional<std::string> apply_admin(std::string_view value, Config& config) {
   return std::nullopt;
 }
 
+// --control-port and --controller-port: a port from 0 to 65535 (0 has a meaning for each,
+// so these bypass their config keys, which start at 1).
+std::optional<std::string> apply_port(std::string_view flag, std::string_view value,
+                                      uint16_t& port) {
+  unsigned number = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (value.empty() || error != std::errc{} || end != value.data() + value.size() ||
+      number > 65535) {
+    std::string message("\"");
+    return cli_error(flag, message.append(value).append("\" is not allowed: expected 0 to 65535"));
+  }
+  port = static_cast<uint16_t>(number);
+  return std::nullopt;
+}
+
 std::optional<std::string> apply_flags(const std::vector<Occurrence>& occurrences, Config& config) {
   for (const auto& occurrence : occurrences) {
     const Flag& flag = *occurrence.flag;
@@ -229,6 +249,12 @@ std::optional<std::string> apply_flags(const std::vector<Occurrence>& occurrence
       if (auto error = apply_listen(occurrence.value, config)) return error;
     } else if (flag.name == "--admin") {
       if (auto error = apply_admin(occurrence.value, config)) return error;
+    } else if (flag.name == "--control-port") {
+      auto& port = config.load_balancer.server_side_port;
+      if (auto error = apply_port(flag.name, occurrence.value, port)) return error;
+    } else if (flag.name == "--controller-port") {
+      auto& port = config.controller.port;
+      if (auto error = apply_port(flag.name, occurrence.value, port)) return error;
     } else if (flag.apply != nullptr) {
       const auto checked = check_as_config(flag.name, flag.key, occurrence.value);
       if (!checked.config) return checked.error;

@@ -1,10 +1,12 @@
 // shortline-lb: parses the command line and config, checks the kernel, runs the data plane
-// until SIGINT/SIGTERM, drains, prints the counters and exits 0.
+// and the control thread until SIGINT/SIGTERM, drains, prints the counters and exits 0.
 #include <signal.h>
 
 #include <cstdio>
+#include <ctime>
 #include <string>
 
+#include "control/control_thread.h"
 #include "control/lb_cli.h"
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
@@ -12,6 +14,7 @@
 namespace {
 
 using shortline::Balancer;
+using shortline::ControlThread;
 using shortline::kCounterInfo;
 
 // Blocks the stop signals in this thread and, by inheritance, in every worker, so that
@@ -32,6 +35,40 @@ void wait_for_stop_signal(const sigset_t& signals, Balancer& balancer) {
     if (signal == SIGINT || signal == SIGTERM) return;
     balancer.servers().reclaim();  // frees pool snapshots no worker can still hold
   }
+}
+
+// "shortline-lb: control on HOST:PORT (...)": tests read the port from this line.
+void print_control_line(const ControlThread& control, const shortline::ControlThreadConfig& c) {
+  std::string sources;
+  for (const auto& prefix : c.ingest.allowed_sources)
+    sources.append(sources.empty() ? "" : " ").append(prefix.to_string());
+  std::string scaling("scale requests off");
+  if (c.scale.controller_port != 0)
+    scaling = "scale requests to 127.0.0.1:" + std::to_string(c.scale.controller_port);
+  std::printf("shortline-lb: control on %s (reports from %s, auth %s, down after %lld ms of "
+              "silence, %s)\n",
+              control.control_address().to_string().c_str(), sources.c_str(),
+              c.ingest.key ? "on" : "off",
+              static_cast<long long>(c.ingest.silence_timeout_ms()), scaling.c_str());
+}
+
+// "shortline-lb: 2024-05-01T12:00:00.123Z server 3 registered at 127.0.0.1:50003": one
+// timestamped line per control event (registration, DOWN, drain, scaling), never per packet.
+void print_event(const std::string& line) {
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  tm utc{};
+  gmtime_r(&now.tv_sec, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
+  std::printf("shortline-lb: %s.%03ldZ %s\n", stamp, now.tv_nsec / 1'000'000, line.c_str());
+  std::fflush(stdout);
+}
+
+void print_control_counters(const ControlThread& control) {
+  std::printf("shortline-lb: control counters\n");
+  for (const auto& [name, value] : control.counters())
+    std::printf("  %-34s %llu\n", name.c_str(), static_cast<unsigned long long>(value));
 }
 
 void print_counters(Balancer& balancer) {
@@ -74,23 +111,49 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shortline-lb: cannot run: %s\n", missing.c_str());
     return 1;
   }
+  std::string config_error;
+  const auto control_config =
+      shortline::make_control_config(parsed.command_line->config, config_error);
+  if (!control_config) {
+    std::fprintf(stderr, "shortline-lb: %s\n", config_error.c_str());
+    return shortline::kConfigErrorExitStatus;
+  }
   const sigset_t signals = block_stop_signals();
   Balancer balancer(parsed.command_line->config.load_balancer.dataplane);
   if (const auto error = balancer.start(); !error.empty()) {
     std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
     return 1;
   }
+  ControlThread control(balancer, *control_config);
+  control.set_event_sink(print_event);
+  if (const auto error = control.start(); !error.empty()) {
+    if (!control.running()) {
+      std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
+      balancer.stop_receiving();
+      balancer.join();
+      return 1;
+    }
+    // Static backends keep the balancer useful without reports; say so loudly.
+    std::fprintf(stderr, "shortline-lb: warning: %s: no server reports, static backends only\n",
+                 error.c_str());
+  }
+  // admin endpoint: the lead starts the admin HTTP server here, after the control thread,
+  // with the status provider [&] { return control.status(); }.
   const auto& dp = balancer.config();
   std::printf("shortline-lb: listening on %s (workers %u, policy %s, affinity %s, servers %zu)\n",
               balancer.listen_address().to_string().c_str(), dp.workers,
               std::string(shortline::policy_name(dp.policy)).c_str(),
               std::string(shortline::affinity_name(dp.affinity)).c_str(), dp.backends.size());
+  if (control.control_address().family() != 0) print_control_line(control, *control_config);
   std::fflush(stdout);
   wait_for_stop_signal(signals, balancer);
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
+  control.stop();  // the pool stays as it is while the workers drain
   balancer.stop_receiving();
   balancer.join();
   print_counters(balancer);
+  print_control_counters(control);
+  std::fflush(stdout);
   return 0;
 }
