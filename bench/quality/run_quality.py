@@ -12,170 +12,24 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from quality_fleet import (NGINX_STREAM_MODULE, POLL_S, READY_TIMEOUT_S, SERVERS, SERVICE_MS,
+                           Child, free_udp_port, lb_help, reports_supported, start_lb,
+                           start_nginx, start_servers)
 from quality_report import markdown, target_check
 from simulate_quality import percentile, simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-LISTEN_RE = re.compile(r"listening on (\S+):(\d+)")
-SERVERS = [(i + 1, 1.0) for i in range(6)] + [(7, 0.25), (8, 0.25)]  # (id, speed)
-SERVICE_MS = 1.0
 POLICIES = ["shortest-queue", "power-of-two", "round-robin", "random"]
-READY_TIMEOUT_S = 10
-STOP_TIMEOUT_S = 5
-WEIGHT_PER_SPEED = 4
 CLIENT_TIMEOUT_MS = 2000  # a request unanswered this long counts as failed
-POLL_S = 0.02
 
 
 def capacity_rps():
     return sum(1000.0 / SERVICE_MS * speed for _, speed in SERVERS)
-
-
-class Child:
-    """A process in its own process group (nginx's workers die with it), output to a file."""
-
-    live = []
-
-    def __init__(self, name, argv, log_dir):
-        self.name = name
-        self.log_path = os.path.join(log_dir, name + ".log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        Child.live.append(self)
-
-    def wait_listening(self):
-        """The port of the first 'listening on HOST:PORT' line, waiting at most READY_TIMEOUT_S."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with open(self.log_path, errors="replace") as log:
-                match = LISTEN_RE.search(log.read())
-            if match:
-                return int(match.group(2))
-            if self.proc.poll() is not None:
-                break
-            time.sleep(POLL_S)
-        raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
-
-    def stop(self):
-        """SIGTERM to the group, SIGKILL after STOP_TIMEOUT_S; never leaves anything behind."""
-        if self in Child.live:
-            Child.live.remove(self)
-        for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, STOP_TIMEOUT_S)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:  # nginx workers, or anything else left in the group
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    @classmethod
-    def stop_all(cls):
-        for child in list(reversed(cls.live)):
-            child.stop()
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def udp_port_bound(port):
-    """Whether some process holds 127.0.0.1:port (UDP)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
-def start_servers(bin_dir, log_dir, report_port):
-    servers = []
-    for server_id, speed in SERVERS:
-        argv = [os.path.join(bin_dir, "shortline-server"), "--port", "0", "--id", str(server_id),
-                "--service-ms", str(SERVICE_MS), "--service-dist", "exponential",
-                "--speed", str(speed), "--workers", "1", "--log-dir", log_dir + "/servers"]
-        if report_port:
-            argv += ["--balancer", f"127.0.0.1:{report_port}"]
-        child = Child(f"server-{server_id}", argv, log_dir)
-        servers.append((server_id, speed, child))
-    return [(server_id, speed, child.wait_listening()) for server_id, speed, child in servers]
-
-
-def lb_help(bin_dir):
-    return subprocess.run([os.path.join(bin_dir, "shortline-lb"), "--help"], capture_output=True,
-                          text=True, timeout=10).stdout
-
-
-def weight_of(speed):
-    """Static weight in proportion to speed: 4 for speed 1, 1 for speed 0.25."""
-    return max(1, round(speed * WEIGHT_PER_SPEED))
-
-
-def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
-    """shortline-lb with static backends (weight 1, or by speed in mode 'weighted'), or in mode
-    'reports' with none: the servers join by reporting to its control port."""
-    # A port checked free, not port 0: with SO_REUSEPORT set, Linux may give port 0 a port that
-    # another same-user reuseport socket holds, and the two processes then share its traffic.
-    argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", f"127.0.0.1:{free_udp_port()}",
-            "--policy", policy, "--workers", "1"]
-    if "--admin" in help_text:
-        argv += ["--admin", "127.0.0.1:0"]
-    if "--controller-port" in help_text:
-        argv += ["--controller-port", "0"]  # no ScaleRequests: the pool stays as it is
-    if mode == "reports":
-        config_path = os.path.join(log_dir, f"lb-{mode}.json")
-        with open(config_path, "w") as config:
-            json.dump({"load_balancer": {"server_side_port": report_port}}, config)
-        argv += ["--config", config_path]
-    else:
-        weighted = mode == "weighted"
-        argv += ["--backend", ",".join(
-            f"127.0.0.1:{port}" + (f"@{weight_of(speed)}" if weighted else "")
-            for _, speed, port in servers)]
-    child = Child(f"lb-{policy}-{mode}", argv, log_dir)
-    return child, child.wait_listening()
-
-
-def start_nginx(log_dir, servers, weighted):
-    port = free_udp_port()
-    upstream = "".join(f"    server 127.0.0.1:{p}" +
-                       (f" weight={weight_of(speed)}" if weighted else "") + ";\n"
-                       for _, speed, p in servers)
-    conf = (f"load_module {NGINX_STREAM_MODULE};\nworker_processes 1;\n"
-            f"pid {log_dir}/nginx.pid;\nerror_log {log_dir}/nginx-error.log warn;\n"
-            "events { worker_connections 65536; }\n"
-            f"stream {{\n  upstream pool {{\n    least_conn;\n{upstream}  }}\n"
-            f"  server {{\n    listen 127.0.0.1:{port} udp;\n    proxy_pass pool;\n"
-            "    proxy_responses 1;\n    proxy_timeout 2s;\n  }\n}\n")
-    conf_path = os.path.join(log_dir, f"nginx-{'weighted' if weighted else 'static'}.conf")
-    with open(conf_path, "w") as out:
-        out.write(conf)
-    argv = ["nginx", "-c", conf_path, "-p", log_dir + "/", "-e", f"{log_dir}/nginx-error.log",
-            "-g", "daemon off;"]
-    child = Child("nginx", argv, log_dir)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not udp_port_bound(port):
-        if child.proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"nginx did not start; see {child.log_path} and nginx-error.log")
-        time.sleep(POLL_S)
-    return child, port
 
 
 def run_clients(bin_dir, log_dir, port, rate, duration_s, count):
@@ -335,33 +189,6 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
         nginx.stop()
     Child.stop_all()
     return rows
-
-
-def reports_supported(bin_dir, log_dir, help_text):
-    """Whether shortline-lb binds load_balancer.server_side_port (its control thread exists)."""
-    port = free_udp_port()
-    config_path = os.path.join(log_dir, "probe.json")
-    with open(config_path, "w") as config:
-        json.dump({"load_balancer": {"server_side_port": port}}, config)
-    argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", "127.0.0.1:0", "--config",
-            config_path, "--backend", "127.0.0.1:9"]
-    if "--admin" in help_text:
-        argv += ["--admin", "127.0.0.1:0"]
-    if "--controller-port" in help_text:
-        argv += ["--controller-port", "0"]
-    probe = Child("lb-probe", argv, log_dir)
-    try:
-        probe.wait_listening()
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            if udp_port_bound(port):
-                return True
-            time.sleep(POLL_S)
-        return False
-    except RuntimeError:
-        return False
-    finally:
-        probe.stop()
 
 
 def parse_args():
