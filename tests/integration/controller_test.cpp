@@ -400,6 +400,16 @@ TEST_F(ControllerTest, WithAKeyOnlySignedScaleRequestsAreExecuted) {
   EXPECT_NE(controller.output().find("bad_tag 1"), std::string::npos) << controller.output();
 }
 
+TEST_F(ControllerTest, CtrlCInTheDemoStopsClientsServersAndBalancer) {
+  ChildProcess controller(command(write_config("", 3), {"--demo", "--duration", "120"}));
+  // Wait until the load runs: the view lists the first client's start among its events.
+  ASSERT_TRUE(controller.wait_for_line("started client 1000", seconds(60))) << controller.output();
+  controller.signal(SIGINT);
+  EXPECT_EQ(controller.wait_exit(seconds(60)), 0) << controller.output();
+  EXPECT_NE(controller.output().find("summary after"), std::string::npos) << controller.output();
+  // TearDown checks with pgrep that no client, server or balancer is left.
+}
+
 // The live view reads the balancer's own /api/status: the admin endpoint's JSON (rendered
 // from LbStatus) parses into the rows the table shows.
 TEST(ControllerStatusPollerTest, ReadsServersFromTheAdminEndpoint) {
