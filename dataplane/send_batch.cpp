@@ -28,9 +28,11 @@ SendBatch::SendBatch(uint32_t states, uint32_t items_max, uint32_t groups_max, b
   for (uint32_t g = 0; g < groups_max; ++g) free_groups_[free_group_count_++] = g;
 }
 
-void SendBatch::add(uint32_t index, int fd, OpKind single_kind, OpKind group_kind) {
-  assert(item_count_ < items_max_);
+bool SendBatch::add(uint32_t index, int fd, OpKind single_kind, OpKind group_kind) {
+  if (item_count_ == items_max_) [[unlikely]]
+    return false;  // sized for two sends per completion, so only a bug gets here
   items_[item_count_++] = {index, fd, single_kind, group_kind, false};
+  return true;
 }
 
 bool SendBatch::same_destination(const Item& a, const Item& b) const {

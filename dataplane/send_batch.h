@@ -36,8 +36,9 @@ class SendBatch {
 
   [[nodiscard]] SendState& state(uint32_t index) { return states_[index]; }
   // Queues state `index`; its header (name or none) and vector must be filled. single_kind
-  // and group_kind are the completion kinds for a lone send and for a GSO group.
-  void add(uint32_t index, int fd, OpKind single_kind, OpKind group_kind);
+  // and group_kind are the completion kinds for a lone send and for a GSO group. False when
+  // the batch is full (the send is not queued).
+  [[nodiscard]] bool add(uint32_t index, int fd, OpKind single_kind, OpKind group_kind);
   // Issues every queued send. on_unsent(index) runs for a send that could not be queued.
   template <typename OnUnsent>
   void flush(Uring& ring, OnUnsent&& on_unsent);

@@ -210,15 +210,18 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool, u
   state.vector.iov_len = request.length;
   state.session = index;
   state.session_generation = session.generation;
-  sends_.add(request.buffer_id, session.upstream_fd, OpKind::upstream_send,
-             OpKind::upstream_send_group);
-  ++sends_in_flight_;
   stats_.add(Counter::requests_forwarded);
   deltas_.add_request(session.server_slot);
-  if (responses_ == 0) return;
-  session.pending_replies += responses_;
-  deltas_.add_in_flight(session.server_slot, 1);
-  sessions_.mark_pending(index);
+  if (responses_ != 0) {
+    session.pending_replies += responses_;
+    deltas_.add_in_flight(session.server_slot, 1);
+    sessions_.mark_pending(index);
+  }
+  ++sends_in_flight_;
+  // A failed send undoes the accounting above, as a failed completion would.
+  if (!sends_.add(request.buffer_id, session.upstream_fd, OpKind::upstream_send,
+                  OpKind::upstream_send_group)) [[unlikely]]
+    send_finished(request.buffer_id, -ENOBUFS, true);
 }
 
 uint32_t Worker::session_for(const Request& request, const PoolSnapshot& pool, uint64_t now_ns) {
@@ -376,8 +379,10 @@ void Worker::send_reply(uint32_t state_index, uint32_t session_index, void* data
   state.vector.iov_len = length;
   state.session = session_index;
   state.session_generation = session.generation;
-  sends_.add(state_index, listen_fd_, OpKind::client_send, OpKind::client_send_group);
   ++sends_in_flight_;
+  if (!sends_.add(state_index, listen_fd_, OpKind::client_send, OpKind::client_send_group))
+      [[unlikely]]
+    send_finished(state_index, -ENOBUFS, false);
 }
 
 void Worker::flush_sends() {
