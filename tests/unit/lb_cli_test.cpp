@@ -93,7 +93,7 @@ TEST(LbCliTest, FlagsOverrideTheFileWhateverTheOrder) {
 TEST(LbCliTest, EveryValueFlagInBothForms) {
   const Config config = must_parse(
       {"--affinity=flow", "--responses", "0", "--request-timeout-ms=250", "--idle-timeout-ms",
-       "9000", "--max-datagram-bytes", "1500", "--pin-workers", "--workers=2"});
+       "9000", "--max-datagram-bytes", "1500", "--pin-workers", "--udp-gso=false", "--workers=2"});
   const DataplaneConfig& dataplane = config.load_balancer.dataplane;
   EXPECT_EQ(dataplane.affinity, Affinity::flow);
   EXPECT_EQ(dataplane.responses_per_request, 0u);
@@ -101,6 +101,7 @@ TEST(LbCliTest, EveryValueFlagInBothForms) {
   EXPECT_EQ(dataplane.session_idle_timeout_ms, 9000u);
   EXPECT_EQ(dataplane.max_datagram_bytes, 1500u);
   EXPECT_TRUE(dataplane.pin_workers);
+  EXPECT_FALSE(dataplane.udp_gso);
   EXPECT_EQ(dataplane.workers, 2u);
 }
 
@@ -143,7 +144,7 @@ TEST(LbCliTest, HelpTextMentionsEveryFlag) {
        {"--config FILE", "--listen HOST:PORT", "--backend HOST:PORT[@W]", "--workers N",
         "--policy NAME", "--affinity NAME", "--pin-workers", "--responses N",
         "--request-timeout-ms N", "--idle-timeout-ms N", "--max-sessions N",
-        "--max-datagram-bytes N", "--help", "-h", "--version"}) {
+        "--max-datagram-bytes N", "--udp-gso", "--help", "-h", "--version"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("(default: 127.0.0.1:54001)"), std::string::npos) << text;
