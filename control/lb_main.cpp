@@ -6,6 +6,7 @@
 #include <ctime>
 #include <string>
 
+#include "control/admin_http.h"
 #include "control/control_thread.h"
 #include "control/lb_cli.h"
 #include "dataplane/balancer.h"
@@ -137,18 +138,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shortline-lb: warning: %s: no server reports, static backends only\n",
                  error.c_str());
   }
-  // admin endpoint: the lead starts the admin HTTP server here, after the control thread,
-  // with the status provider [&] { return control.status(); }.
+  // The admin endpoint reads the balancer only through the control thread's status().
+  shortline::AdminServer admin;
+  const auto& lb_config = parsed.command_line->config.load_balancer;
+  if (lb_config.admin_enabled) {
+    const auto error = admin.start(lb_config.admin_listen, [&] { return control.status(); });
+    if (!error.empty())  // observability must not take the data plane down
+      std::fprintf(stderr, "shortline-lb: warning: admin endpoint: %s\n", error.c_str());
+  }
   const auto& dp = balancer.config();
   std::printf("shortline-lb: listening on %s (workers %u, policy %s, affinity %s, servers %zu)\n",
               balancer.listen_address().to_string().c_str(), dp.workers,
               std::string(shortline::policy_name(dp.policy)).c_str(),
               std::string(shortline::affinity_name(dp.affinity)).c_str(), dp.backends.size());
   if (control.control_address().family() != 0) print_control_line(control, *control_config);
+  if (admin.bound_address().family() != 0)
+    std::printf("shortline-lb: admin on http://%s/\n", admin.bound_address().to_string().c_str());
   std::fflush(stdout);
   wait_for_stop_signal(signals, balancer);
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
+  admin.stop();
   control.stop();  // the pool stays as it is while the workers drain
   balancer.stop_receiving();
   balancer.join();
