@@ -129,7 +129,9 @@ std::string AdminServer::start(const NetAddress& address, StatusProvider provide
   state_ = std::move(state);
   if (!server.is_running()) {
     stop();
-    return "admin: the HTTP loop did not start on " + bound_.to_string();
+    const std::string where = bound_.to_string();
+    bound_ = NetAddress{};  // empty again: nothing serves there
+    return "admin: the HTTP loop did not start on " + where;
   }
   return {};
 }

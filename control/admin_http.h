@@ -30,7 +30,8 @@ class AdminServer {
   [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider);
   // Stops serving and joins the thread; open connections are closed. Safe to call twice.
   void stop();
-  // The address actually bound (the real port when 0 was asked for); empty before start.
+  // The address actually bound (the real port when 0 was asked for); empty (family 0) before
+  // start and after a failed start.
   [[nodiscard]] const NetAddress& bound_address() const { return bound_; }
 
  private:
