@@ -52,6 +52,22 @@ int open_listen_socket(const NetAddress& address, std::string& error) {
   return fd;
 }
 
+// Port 0 asks for any free port. Bound with SO_REUSEPORT, the kernel may hand out a port
+// that another process's SO_REUSEPORT socket (same user) already holds, and the two would
+// then share traffic. A probe socket without SO_REUSEPORT gets a port nobody holds.
+uint16_t find_free_port(const NetAddress& address) {
+  const int fd = socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  NetAddress bound = address;
+  socklen_t length = sizeof(bound.storage);
+  uint16_t port = 0;
+  if (bind(fd, address.sockaddr_ptr(), address.length) == 0 &&
+      getsockname(fd, bound.sockaddr_ptr(), &length) == 0)
+    port = bound.port();
+  close(fd);
+  return port;
+}
+
 }  // namespace
 
 Balancer::Balancer(DataplaneConfig config) : config_(std::move(config)) {
@@ -80,18 +96,22 @@ std::string Balancer::start() {
 }
 
 std::string Balancer::open_listen_sockets() {
-  for (uint32_t w = 0; w < config_.workers; ++w) {
-    std::string error;
-    const int fd = open_listen_socket(listen_address_, error);
-    if (fd < 0) return error;
-    listen_fds_.push_back(fd);
-    if (w == 0 && listen_address_.port() == 0) {
-      // Port 0: the kernel chose one; every other worker's socket joins the same port.
-      socklen_t length = sizeof(listen_address_.storage);
-      getsockname(fd, listen_address_.sockaddr_ptr(), &length);
+  const bool any_port = listen_address_.port() == 0;
+  constexpr int kAttempts = 8;  // another process may take the probed port in between
+  std::string error;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    if (any_port) listen_address_.set_port(find_free_port(listen_address_));
+    for (uint32_t w = 0; w < config_.workers; ++w) {
+      const int fd = open_listen_socket(listen_address_, error);
+      if (fd < 0) break;
+      listen_fds_.push_back(fd);
     }
+    if (listen_fds_.size() == config_.workers) return "";
+    for (int fd : listen_fds_) close(fd);
+    listen_fds_.clear();
+    if (!any_port) break;
   }
-  return "";
+  return error;
 }
 
 std::string Balancer::start_workers() {
