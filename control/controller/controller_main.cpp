@@ -7,23 +7,19 @@
 #include "control/config.h"
 #include "control/controller/controller.h"
 #include "control/controller/controller_options.h"
+#include "tools/server/stop_signal.h"
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_requested = 0;
+using shortline::g_stop_requested;
 
-void on_stop_signal(int /*signal*/) { g_stop_requested = 1; }
-
-// No SA_RESTART: a signal cuts the main loop's poll short.
+// Stop signals set g_stop_requested; SIGPIPE is ignored here (children get it back, see
+// process_supervisor.cpp).
 void install_signal_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  shortline::install_stop_signal_handlers();
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ignore, nullptr);  // children get it back (see process_supervisor.cpp)
+  sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 int fail(const std::string& message, int status) {

@@ -8,21 +8,12 @@
 
 #include "tools/server/event_log.h"
 #include "tools/server/server_options.h"
+#include "tools/server/stop_signal.h"
 #include "tools/server/udp_server.h"
 
 namespace {
 
-volatile std::sig_atomic_t g_stop_requested = 0;
-
-void on_stop_signal(int /*signal*/) { g_stop_requested = 1; }
-
-void install_signal_handlers() {
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
-}
+using shortline::g_stop_requested;
 
 std::string number(double value) {
   char text[32];
@@ -88,7 +79,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shortline-server: %s\n", error.c_str());
     return 1;
   }
-  install_signal_handlers();
+  shortline::install_stop_signal_handlers();
   UdpServer server(options, key, log);
   if (!server.start(error)) {
     log.write(std::string("failed to start: ").append(error));
