@@ -82,12 +82,12 @@ void Worker::arm_listen() {
 void Worker::run(const RunControl& control) {
   for (;;) {
     now_ns_ = monotonic_ns();
-    pool_ = table_.enter_batch(id_);
+    const PoolSnapshot* pool = table_.enter_batch(id_);
     // Timers first: a session they close has no send queued in this iteration.
     if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
     const uint32_t reaped = ring_.reap(completions_.get(), config_.batch_size_max);
     for (uint32_t c = 0; c < reaped; ++c) handle_completion(completions_[c]);
-    place_requests(*pool_);
+    place_requests(*pool);
     flush_sends();
     deltas_.publish(table_);
     if (control.stop_receiving.load(std::memory_order_relaxed) && listen_wanted_) {
@@ -224,39 +224,47 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool, u
     send_finished(request.buffer_id, -ENOBUFS, true);
 }
 
+// The member the picker chose for this request, or nullptr (dropped and counted).
+const PoolMember* Worker::pick_member(const Request& request, const PoolSnapshot& pool) {
+  const int32_t member = picker_.pick();
+  if (member == kNoServer) [[unlikely]] {
+    drop_request(request.buffer_id, Counter::drop_no_server);
+    return nullptr;
+  }
+  return &pool.members[member];
+}
+
+// Whether the session's slot still holds the server the session was opened for.
+bool Worker::same_server(const Session& session) const {
+  return table_.slot(session.server_slot).generation.load(std::memory_order_relaxed) ==
+         session.server_generation;
+}
+
 uint32_t Worker::session_for(const Request& request, const PoolSnapshot& pool, uint64_t now_ns) {
   if (config_.affinity == Affinity::flow) {
+    // Flow: the client's session decides, while its server is still there and not DOWN.
     const FlowKey key = FlowKey::from_name(request.name, request.name_length, FlowKey::kAnyServer);
     const uint32_t found = sessions_.find(key);
     if (found != kNoSession) {
       const Session& s = sessions_.at(found);
-      const ServerSlot& slot = table_.slot(s.server_slot);
-      if (slot.generation.load(std::memory_order_relaxed) == s.server_generation &&
-          slot.state.load(std::memory_order_relaxed) != ServerState::down)
+      if (same_server(s) &&
+          table_.slot(s.server_slot).state.load(std::memory_order_relaxed) != ServerState::down)
         return found;
       close_session(found, Counter::sessions_expired);  // its server left: pick again
     }
-    const int32_t member = picker_.pick();
-    if (member == kNoServer) [[unlikely]] {
-      drop_request(request.buffer_id, Counter::drop_no_server);
-      return kNoSession;
-    }
-    return open_session(key, pool.members[member], request, now_ns);
+    const PoolMember* chosen = pick_member(request, pool);
+    return chosen == nullptr ? kNoSession : open_session(key, *chosen, request, now_ns);
   }
-  const int32_t member = picker_.pick();
-  if (member == kNoServer) [[unlikely]] {
-    drop_request(request.buffer_id, Counter::drop_no_server);
-    return kNoSession;
-  }
-  const PoolMember& chosen = pool.members[member];
-  const FlowKey key = FlowKey::from_name(request.name, request.name_length, chosen.slot);
+  // Packet: pick first, then reuse the (client, server) session.
+  const PoolMember* chosen = pick_member(request, pool);
+  if (chosen == nullptr) return kNoSession;
+  const FlowKey key = FlowKey::from_name(request.name, request.name_length, chosen->slot);
   const uint32_t found = sessions_.find(key);
-  if (found != kNoSession &&
-      sessions_.at(found).server_generation ==
-          table_.slot(chosen.slot).generation.load(std::memory_order_relaxed))
-    return found;
-  if (found != kNoSession) close_session(found, Counter::sessions_expired);
-  return open_session(key, chosen, request, now_ns);
+  if (found != kNoSession) {
+    if (same_server(sessions_.at(found))) return found;
+    close_session(found, Counter::sessions_expired);
+  }
+  return open_session(key, *chosen, request, now_ns);
 }
 
 uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, const Request& request,

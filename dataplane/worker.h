@@ -57,6 +57,8 @@ class Worker {
   void note_kernel_drops(struct io_uring_recvmsg_out* out);
   void place_requests(const PoolSnapshot& pool);
   void forward_request(const Request& request, const PoolSnapshot& pool, uint64_t now_ns);
+  [[nodiscard]] const PoolMember* pick_member(const Request& request, const PoolSnapshot& pool);
+  [[nodiscard]] bool same_server(const Session& session) const;
   [[nodiscard]] uint32_t session_for(const Request& request, const PoolSnapshot& pool,
                                      uint64_t now_ns);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
@@ -110,7 +112,6 @@ class Worker {
   };
   std::unique_ptr<Rearm[]> rearm_;  // sessions whose multishot receive ended
   uint32_t rearm_count_ = 0;
-  const PoolSnapshot* pool_ = nullptr;
 };
 
 }  // namespace shortline
