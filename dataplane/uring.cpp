@@ -51,14 +51,6 @@ bool Uring::recv_multishot(int fd, uint16_t buffer_group, uint64_t user_data) {
   return true;
 }
 
-bool Uring::send(int fd, const void* data, uint32_t length, uint64_t user_data) {
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_send(sqe, fd, data, length, 0);
-  io_uring_sqe_set_data64(sqe, user_data);
-  return true;
-}
-
 bool Uring::sendmsg(int fd, const msghdr* message, uint64_t user_data) {
   io_uring_sqe* sqe = next_sqe();
   if (sqe == nullptr) return false;

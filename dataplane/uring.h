@@ -38,7 +38,6 @@ class Uring {
   // after flushing it to the kernel (never in steady state: the queue is sized for a batch).
   bool recvmsg_multishot(int fd, msghdr* header, uint16_t buffer_group, uint64_t user_data);
   bool recv_multishot(int fd, uint16_t buffer_group, uint64_t user_data);
-  bool send(int fd, const void* data, uint32_t length, uint64_t user_data);
   bool sendmsg(int fd, const msghdr* message, uint64_t user_data);
   bool cancel(uint64_t target_user_data, uint64_t user_data);
 
