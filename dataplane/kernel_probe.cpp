@@ -32,7 +32,6 @@ std::string check_opcodes(io_uring& ring) {
   std::string missing;
   const std::pair<int, const char*> needed[] = {{IORING_OP_RECVMSG, "RECVMSG"},
                                                 {IORING_OP_RECV, "RECV"},
-                                                {IORING_OP_SEND, "SEND"},
                                                 {IORING_OP_SENDMSG, "SENDMSG"},
                                                 {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}};
   for (const auto& [op, name] : needed) {
