@@ -79,8 +79,9 @@ bool ScaleClient::tick(int64_t now_ms) {
   }
   counters_.add(ControlCounter::scale_requests_retried);
   send_outstanding();
-  const int64_t backoff =
-      std::min(config_.retry_max_ms, config_.retry_initial_ms << std::min<uint32_t>(attempts_, 20));
+  // After send k (k >= 2): wait retry_initial_ms x 2^(k-1), so 50, 100, 200, ... ms.
+  const int64_t backoff = std::min(
+      config_.retry_max_ms, config_.retry_initial_ms << std::min<uint32_t>(attempts_ - 1, 20));
   next_send_ms_ = now_ms + backoff;
   return false;
 }
