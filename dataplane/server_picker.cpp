@@ -1,6 +1,7 @@
 // Server picker: per-batch load snapshot, the four policies, delta publication.
 #include "dataplane/server_picker.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace shortline {
@@ -17,8 +18,7 @@ ServerPicker::ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, b
       rotation_(static_cast<uint32_t>(seed)),
       random_state_(seed * 0x9e3779b97f4a7c15ULL + 1),
       candidates_(std::make_unique<Candidate[]>(max_servers)),
-      heap_(std::make_unique<uint32_t[]>(max_servers)),
-      touched_(std::make_unique<uint32_t[]>(max_servers)) {}
+      heap_(std::make_unique<uint32_t[]>(max_servers)) {}
 
 uint64_t ServerPicker::next_random() {
   // xorshift64*: a few cycles, plenty for spreading requests.
@@ -35,7 +35,6 @@ uint32_t ServerPicker::random_below(uint32_t bound) {
 
 void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& table) {
   count_ = 0;
-  touched_count_ = 0;
   const auto members = static_cast<uint32_t>(pool.members.size());
   for (uint32_t m = 0; m < members; ++m) {
     const uint32_t slot_index = pool.members[m].slot;
@@ -49,8 +48,8 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& tabl
       load += slot.in_flight.load(std::memory_order_relaxed);
     }
     const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
-    candidates_[count_] = {m, slot_index, weight < kWeightMax ? weight : kWeightMax, 0,
-                           load < 0 ? 0 : (load < kLoadMax ? load : kLoadMax), 0};
+    candidates_[count_] = {m, slot_index, std::min(weight, kWeightMax), 0,
+                           std::clamp<int64_t>(load, 0, kLoadMax)};
     ++count_;
   }
   if (count_ == 0) return;
@@ -109,10 +108,6 @@ uint32_t ServerPicker::pick_power_of_two() {
   return chosen;
 }
 
-void ServerPicker::record(uint32_t candidate) {
-  if (candidates_[candidate].placed++ == 0) touched_[touched_count_++] = candidate;
-}
-
 int32_t ServerPicker::pick() {
   if (count_ == 0) [[unlikely]]
     return kNoServer;
@@ -126,19 +121,14 @@ int32_t ServerPicker::pick() {
       break;
     case Policy::random: chosen = random_below(count_); break;
   }
-  record(chosen);
+  ++picks_;
   return static_cast<int32_t>(candidates_[chosen].member);
 }
 
 uint32_t ServerPicker::end_batch() {
-  uint32_t total = 0;
-  for (uint32_t t = 0; t < touched_count_; ++t) {
-    Candidate& c = candidates_[touched_[t]];
-    total += c.placed;
-    c.placed = 0;
-  }
-  touched_count_ = 0;
-  return total;
+  const uint32_t picks = picks_;
+  picks_ = 0;
+  return picks;
 }
 
 }  // namespace shortline

@@ -44,7 +44,6 @@ class ServerPicker {
     uint32_t weight;
     uint32_t rank;       // position in this batch's rotated order (tie-break)
     int64_t load;        // load read at begin_batch plus this batch's placements
-    uint32_t placed;     // requests placed here in this batch
   };
 
   [[nodiscard]] bool better(const Candidate& a, const Candidate& b) const;
@@ -54,7 +53,6 @@ class ServerPicker {
   [[nodiscard]] uint32_t pick_power_of_two();
   [[nodiscard]] uint64_t next_random();
   [[nodiscard]] uint32_t random_below(uint32_t bound);
-  void record(uint32_t candidate);
 
   Policy policy_;
   bool one_way_;
@@ -63,8 +61,7 @@ class ServerPicker {
   uint64_t random_state_;
   std::unique_ptr<Candidate[]> candidates_;
   std::unique_ptr<uint32_t[]> heap_;       // candidate indices, best first
-  std::unique_ptr<uint32_t[]> touched_;    // candidates placed on in this batch
-  uint32_t touched_count_ = 0;
+  uint32_t picks_ = 0;                     // picks made in this batch
 };
 
 }  // namespace shortline
