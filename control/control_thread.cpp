@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 
-#include "control/load_estimate.h"
+#include "dataplane/monotonic_clock.h"
 
 namespace shortline {
 namespace {
@@ -22,11 +21,7 @@ constexpr int64_t kReclaimIntervalMs = 100;     // frees retired pool snapshots
 constexpr int kReceiveBufferBytes = 1 << 20;    // reports from many servers every few ms
 constexpr uint32_t kSenderIdTag = 0x4C420000u;  // "LB": auth sender id = tag | control port
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t steady_ms() { return static_cast<int64_t>(monotonic_ns() / 1'000'000); }
 
 std::string_view state_name(ServerState state) {
   switch (state) {
@@ -235,12 +230,7 @@ std::vector<ServerStatus> ControlThread::server_statuses(int64_t now_ms) const {
     st.reported_queue = e.reported_queue;
     st.report_age_ms = e.last_report_ms < 0 ? -1.0 : static_cast<double>(now_ms - e.last_report_ms);
     st.in_flight = slot.in_flight.load(std::memory_order_relaxed);
-    st.load = std::max<int64_t>(
-        current_load(slot.other_load.load(std::memory_order_relaxed), st.in_flight,
-                     slot.requests_total.load(std::memory_order_relaxed),
-                     slot.dispatched_at_report.load(std::memory_order_relaxed),
-                     config_.ingest.one_way),
-        0);
+    st.load = ingest_.load_of(slot_index);
     st.speed = e.speed;
     st.weight = slot.weight.load(std::memory_order_relaxed);
     st.requests = slot.requests_total.load(std::memory_order_relaxed);

@@ -89,6 +89,8 @@ class ReportIngest {
   // The servers as the scaling decision sees them.
   [[nodiscard]] std::vector<ScalingServer> scaling_view() const;
   [[nodiscard]] const IngestConfig& config() const { return config_; }
+  // The load the workers compare for the server in `slot` (before weighting), at least 0.
+  [[nodiscard]] int64_t load_of(uint32_t slot) const;
   // Moves out the event lines since the last call ("server 3 registered at ...", "server 3
   // down: silent for 20 ms"): one per state change, never per report.
   [[nodiscard]] std::vector<std::string> take_events() { return std::exchange(events_, {}); }
@@ -106,7 +108,6 @@ class ReportIngest {
   void mark_up(uint32_t slot, int64_t now_ms);
   void remove(uint32_t slot);
   void update_weights();
-  [[nodiscard]] int64_t load_of(uint32_t slot) const;
   void event(uint32_t id, std::string_view what);
 
   ServerTable& table_;
