@@ -52,8 +52,6 @@ class Balancer {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   RunControl control_;
-  std::atomic<uint32_t> workers_ready_{0};
-  std::atomic<uint32_t> workers_failed_{0};
   std::vector<std::string> worker_errors_;
 };
 

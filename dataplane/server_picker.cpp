@@ -2,7 +2,6 @@
 #include "dataplane/server_picker.h"
 
 #include <algorithm>
-#include <cassert>
 
 namespace shortline {
 namespace {
