@@ -17,6 +17,8 @@
 #include <string_view>
 #include <thread>
 
+#include "dataplane/monotonic_clock.h"
+
 namespace shortline::controller {
 namespace {
 
@@ -85,11 +87,7 @@ std::string describe_status(int status) {
   return "status " + std::to_string(status);
 }
 
-int64_t monotonic_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+int64_t monotonic_ms() { return static_cast<int64_t>(monotonic_ns() / 1'000'000); }
 
 ProcessSupervisor::~ProcessSupervisor() {
   for (const auto& child : children_) kill(child.pid, SIGKILL);

@@ -7,11 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 
 #include "control/wire/messages.h"
+#include "dataplane/monotonic_clock.h"
 
 namespace shortline::tools {
 namespace {
@@ -26,12 +26,6 @@ constexpr uint64_t kArrivalSeedMix = 0x9e3779b97f4a7c15ULL;  // arrivals' seed f
 constexpr int kSocketBufferBytes = 4 << 20;
 
 }  // namespace
-
-uint64_t steady_now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 LoadRunner::LoadRunner(const ClientOptions& options, EventLog& log)
     : options_(options),
@@ -202,13 +196,13 @@ uint64_t LoadRunner::next_wake_ns(uint64_t now_ns) const {
 }
 
 void LoadRunner::run() {
-  start_ns_ = steady_now_ns();
+  start_ns_ = monotonic_ns();
   issue_end_ns_ = options_.duration_s > 0
                       ? start_ns_ + static_cast<uint64_t>(options_.duration_s * 1e9)
                       : UINT64_MAX;
   pollfd poll_fd{fd_, POLLIN, 0};
   for (;;) {
-    const uint64_t now_ns = steady_now_ns();
+    const uint64_t now_ns = monotonic_ns();
     if (issuing_ && now_ns >= issue_end_ns_) issuing_ = false;
     if (!issuing_ && issuing_stopped_ns_ == 0) issuing_stopped_ns_ = now_ns;
     if (!issuing_ && tracker_.unfinished() == 0) break;
@@ -218,8 +212,8 @@ void LoadRunner::run() {
     }
     if (issuing_) issue_due(now_ns);
     handle_timers(now_ns);
-    receive_all(steady_now_ns());
-    const uint64_t after_ns = steady_now_ns();
+    receive_all(monotonic_ns());
+    const uint64_t after_ns = monotonic_ns();
     const uint64_t wake_ns = next_wake_ns(after_ns);
     if (wake_ns <= after_ns) continue;
     const uint64_t wait_ns = wake_ns - after_ns;
@@ -227,7 +221,7 @@ void LoadRunner::run() {
                         static_cast<long>(wait_ns % 1'000'000'000ULL)};
     ::ppoll(&poll_fd, 1, &wait, nullptr);
   }
-  summary_.elapsed_ns = steady_now_ns() - start_ns_;
+  summary_.elapsed_ns = monotonic_ns() - start_ns_;
 }
 
 }  // namespace shortline::tools

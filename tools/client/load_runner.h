@@ -88,6 +88,4 @@ class LoadRunner {
   bool send_failing_ = false;  // logged once per failure streak
 };
 
-[[nodiscard]] uint64_t steady_now_ns();
-
 }  // namespace shortline::tools

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "dataplane/monotonic_clock.h"
+
 namespace shortline::tools {
 namespace {
 
@@ -19,12 +21,6 @@ constexpr auto kWorkerWait = std::chrono::milliseconds(10);
 // Socket receive buffer asked for (best effort: the kernel caps it at net.core.rmem_max).
 // A burst larger than the buffer is dropped by the kernel before the receiver sees it.
 constexpr int kReceiveBufferBytes = 4 << 20;
-
-uint64_t steady_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
 
 uint32_t to_us(std::chrono::steady_clock::duration d) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
@@ -110,7 +106,7 @@ void UdpServer::receive_batch() {
       return;
     }
     counters_.received.fetch_add(1, std::memory_order_relaxed);
-    last_receive_ns_.store(steady_ns(), std::memory_order_relaxed);
+    last_receive_ns_.store(monotonic_ns(), std::memory_order_relaxed);
     if (!slot || static_cast<std::size_t>(n) > into.size()) {
       if (slot) queue_.abandon(*slot);
       auto& counter = slot ? counters_.drop_oversize : counters_.drop_queue_full;
@@ -185,12 +181,12 @@ bool UdpServer::drain() {
   reporter_->publish(wire::ServerState::draining);
   const uint64_t quiet_ns =
       std::max<uint64_t>(3ULL * options_.report_interval_ms, 20) * 1'000'000ULL;
-  const uint64_t deadline_ns = steady_ns() + uint64_t{options_.drain_timeout_ms} * 1'000'000ULL;
+  const uint64_t deadline_ns = monotonic_ns() + uint64_t{options_.drain_timeout_ms} * 1'000'000ULL;
   pollfd poll_fd{fd_, POLLIN, 0};
   bool finished = false;
-  while (steady_ns() < deadline_ns) {
+  while (monotonic_ns() < deadline_ns) {
     if (::poll(&poll_fd, 1, 1) > 0) receive_batch();
-    const bool quiet = steady_ns() - last_receive_ns_.load(std::memory_order_relaxed) >= quiet_ns;
+    const bool quiet = monotonic_ns() - last_receive_ns_.load(std::memory_order_relaxed) >= quiet_ns;
     if (queue_.depth() == 0 && quiet) {
       finished = true;
       break;
