@@ -88,8 +88,9 @@ std::string ControlThread::start() {
   const NetAddress& bind = config_.bind;
   control_fd_ = ::socket(bind.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (control_fd_ < 0 || ::bind(control_fd_, bind.sockaddr_ptr(), bind.length) != 0) {
+    const int failure = errno;  // to_string() below may overwrite errno
     error = std::string("control port ").append(bind.to_string()).append(": ");
-    error.append(std::strerror(errno));
+    error.append(std::strerror(failure));
     if (control_fd_ >= 0) ::close(control_fd_);
     control_fd_ = -1;
     if (!config_.control_port_optional) return error;
