@@ -1,4 +1,4 @@
-// Helpers shared by the end-to-end benchmark binaries: flag parsing, the monotonic clock,
+// Helpers shared by the end-to-end benchmark binaries: flag parsing,
 // UDP socket setup and a fixed batch of datagram buffers for recvmmsg/sendmmsg.
 #pragma once
 
@@ -13,13 +13,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "dataplane/monotonic_clock.h"
 #include "dataplane/net_address.h"
 
 namespace shortline::bench {
@@ -37,12 +37,6 @@ inline constexpr int kSocketBufferBytes = 4 << 20;  // capped by net.core.[rw]me
 [[noreturn]] inline void usage_error(std::string_view what) {
   std::fprintf(stderr, "usage error: %.*s\n", static_cast<int>(what.size()), what.data());
   std::exit(2);
-}
-
-inline uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 // "--name value" or "--name=value" pairs; a name may repeat. Unknown names are an error.

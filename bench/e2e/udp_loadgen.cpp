@@ -129,12 +129,12 @@ class LoadGen {
   }
 
   void run() {
-    start_ns_ = now_ns();
+    start_ns_ = monotonic_ns();
     measure_start_ns_ = start_ns_ + static_cast<uint64_t>(o_.warmup_s * 1e9);
     measure_end_ns_ = measure_start_ns_ + static_cast<uint64_t>(o_.duration_s * 1e9);
     bool measuring = false;
     for (uint64_t now = start_ns_; now < measure_end_ns_ && next_seq_ < o_.packets_max;
-         now = now_ns()) {
+         now = monotonic_ns()) {
       if (!measuring && now >= measure_start_ns_) {
         measuring = true;
         first_measured_ = next_seq_;
@@ -146,11 +146,11 @@ class LoadGen {
       receive(wait_ns(now, due));
     }
     if (!measuring) first_measured_ = next_seq_;  // --max-packets hit during warm-up
-    measure_end_ns_ = now_ns();
+    measure_end_ns_ = monotonic_ns();
     last_measured_ = next_seq_;
     mark("MEASURE_END");
-    const uint64_t grace_end_ns = now_ns() + static_cast<uint64_t>(o_.grace_s * 1e9);
-    while (answered_ < last_measured_ - first_measured_ && now_ns() < grace_end_ns)
+    const uint64_t grace_end_ns = monotonic_ns() + static_cast<uint64_t>(o_.grace_s * 1e9);
+    while (answered_ < last_measured_ - first_measured_ && monotonic_ns() < grace_end_ns)
       receive(kMaxWaitNs);
   }
 
@@ -203,7 +203,7 @@ class LoadGen {
   }
 
   void send_batch(uint64_t count) {
-    const uint64_t sent_ns = now_ns();
+    const uint64_t sent_ns = monotonic_ns();
     for (size_t i = 0; i < count; ++i) {
       const uint64_t header[2] = {next_seq_ + i, sent_ns};
       std::memcpy(out_.buffers[i].data(), header, sizeof(header));
@@ -245,7 +245,7 @@ class LoadGen {
       for (int round = 0; round < 4; ++round) {
         const int n = in_.receive(fd, 0, kBatchMax, false);
         if (n <= 0) break;
-        const uint64_t received_ns = now_ns();
+        const uint64_t received_ns = monotonic_ns();
         for (size_t i = 0; i < static_cast<size_t>(n); ++i) on_reply(i, received_ns);
         if (static_cast<size_t>(n) < kBatchMax) break;
       }

@@ -18,6 +18,8 @@
 #include <cstring>
 #include <vector>
 
+#include "dataplane/monotonic_clock.h"
+
 namespace shortline::replay {
 namespace {
 
@@ -29,12 +31,6 @@ constexpr int kEventsMax = 64;
 constexpr unsigned kRecvBatch = 32;
 constexpr size_t kRecvBytes = 2048;             // replies are counted, not kept: truncation ok
 constexpr size_t kOutstandingMax = 1024;        // send times remembered per flow
-
-uint64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 // Send times of a flow's requests awaiting replies; the oldest is overwritten when full.
 struct Outstanding {
@@ -176,7 +172,7 @@ void Engine::send_flow(uint32_t flow, size_t count) {
   }
   Outstanding& out = outstanding_[flow];
   for (unsigned done = 0; done < m;) {
-    const uint64_t now = now_ns();
+    const uint64_t now = monotonic_ns();
     const int rc = ::sendmmsg(sockets_.fd(flow), &send_msgs_[done], m - done, 0);
     ++result_.send_calls;
     if (rc < 0 && errno == EINTR) continue;
@@ -205,7 +201,7 @@ void Engine::send_flow(uint32_t flow, size_t count) {
 // Sleeps (timerfd + epoll, replies handled meanwhile) until kSpinNs before due_abs, capped at
 // kWaitSliceNs and at the duration bound; closer than kSpinNs it only polls replies.
 void Engine::wait_until(uint64_t due_abs) {
-  const uint64_t now = now_ns();
+  const uint64_t now = monotonic_ns();
   uint64_t wake = due_abs > kSpinNs ? due_abs - kSpinNs : 0;
   wake = std::min(wake, now + kWaitSliceNs);
   if (config_.duration_ns != 0) wake = std::min(wake, start_ns_ + config_.duration_ns);
@@ -249,7 +245,7 @@ void Engine::drain_flow(uint32_t flow) {
       continue;
     }
     if (rc <= 0) return;  // EAGAIN
-    const uint64_t now = now_ns();
+    const uint64_t now = monotonic_ns();
     for (int i = 0; i < rc; ++i) {
       if (out.size == 0) {
         ++result_.unmatched_replies;
@@ -282,23 +278,23 @@ void Engine::progress(uint64_t now, bool final_line) {
 }
 
 void Engine::wait_for_replies() {
-  const uint64_t deadline = now_ns() + uint64_t{config_.timeout_ms} * 1'000'000ULL;
+  const uint64_t deadline = monotonic_ns() + uint64_t{config_.timeout_ms} * 1'000'000ULL;
   for (;;) {
-    const uint64_t now = now_ns();
+    const uint64_t now = monotonic_ns();
     if (outstanding_total_ == 0 || now >= deadline || stop_requested()) return;
     const uint64_t left_ms = (deadline - now + 999'999) / 1'000'000;
     poll_events(static_cast<int>(std::min<uint64_t>(left_ms, 200)));
-    progress(now_ns(), false);
+    progress(monotonic_ns(), false);
   }
 }
 
 void Engine::run() {
-  start_ns_ = now_ns();
+  start_ns_ = monotonic_ns();
   progress_next_ns_ = start_ns_ + kProgressNs;
   result_.stop = StopReason::kCompleted;
   uint64_t last_send_ns = start_ns_;
   while (!cursor_.done()) {
-    const uint64_t now = now_ns();
+    const uint64_t now = monotonic_ns();
     if (stop_requested()) {
       result_.stop = StopReason::kInterrupted;
       break;
@@ -310,7 +306,7 @@ void Engine::run() {
     const size_t count = collect_due(now);
     if (count > 0) {
       send_batch(count);
-      last_send_ns = now_ns();
+      last_send_ns = monotonic_ns();
       poll_events(0);
     } else {
       wait_until(start_ns_ + cursor_.due_ns());
@@ -319,8 +315,8 @@ void Engine::run() {
   }
   result_.send_elapsed_ns = last_send_ns - start_ns_;
   wait_for_replies();
-  result_.total_elapsed_ns = now_ns() - start_ns_;
-  if (progress_shown_) progress(now_ns(), true);
+  result_.total_elapsed_ns = monotonic_ns() - start_ns_;
+  if (progress_shown_) progress(monotonic_ns(), true);
 }
 
 }  // namespace
