@@ -4,8 +4,6 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <memory>
@@ -14,7 +12,6 @@
 #include <span>
 #include <string>
 #include <system_error>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -305,13 +302,8 @@ void read_control(const Section& section, LoadBalancerConfig& balancer) {
                                          "a path to a 32-byte or 64-hex-digit key file, or \"\"");
   section.integer("min_servers", balancer.min_servers, 1, kServerCountMax);
   section.integer("max_servers_running", balancer.max_servers_running, 1, kServerCountMax);
-  if (balancer.min_servers > balancer.max_servers_running) {
-    std::string allowed("at least ");
-    allowed.append(section.path_of("min_servers")).append(" (");
-    allowed.append(std::to_string(balancer.min_servers)).append(")");
-    fail(section.path_of("max_servers_running"), std::to_string(balancer.max_servers_running),
-         allowed);
-  }
+  check_order(section, "min_servers", balancer.min_servers, "max_servers_running",
+              balancer.max_servers_running);
   section.integer("scale_up_hold_ms", balancer.scale_up_hold_ms, 0, kScalingMsMax);
   section.integer("scale_down_idle_ms", balancer.scale_down_idle_ms, 0, kScalingMsMax);
   section.integer("scale_cooldown_ms", balancer.scale_cooldown_ms, 0, kScalingMsMax);
