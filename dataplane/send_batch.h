@@ -65,7 +65,8 @@ class SendBatch {
   };
 
   [[nodiscard]] bool same_destination(const Item& a, const Item& b) const;
-  // Gathers item `first` and later items that can share its sendmsg; returns the count.
+  // Gathers item `first` and, with GSO on, later items that can share its sendmsg; returns
+  // the count.
   uint32_t gather(uint32_t first, uint32_t* members);
   bool issue_group(Uring& ring, const uint32_t* members, uint32_t count);
 
@@ -84,7 +85,7 @@ void SendBatch::flush(Uring& ring, OnUnsent&& on_unsent) {
   uint32_t members[kSegmentsMax];
   for (uint32_t i = 0; i < item_count_; ++i) {
     if (items_[i].taken) continue;
-    const uint32_t count = gso_ ? gather(i, members) : (members[0] = i, items_[i].taken = true, 1u);
+    const uint32_t count = gather(i, members);
     if (count > 1 && issue_group(ring, members, count)) continue;
     for (uint32_t m = 0; m < count; ++m) {
       const Item& item = items_[members[m]];
