@@ -271,7 +271,7 @@ void Engine::progress(uint64_t now, bool final_line) {
                "\r%7.1f s  loop %" PRIu64 "  sent %" PRIu64 " (%.0f/s)  replies %" PRIu64
                "  in flight %" PRIu64 "  late max %.3f ms   ",
                elapsed_s, result_.loops_started, result_.sent, rate, result_.replies,
-               outstanding_total_, static_cast<double>(result_.lateness_ns.max()) / 1e6);
+               outstanding_total_, static_cast<double>(result_.lateness_ns.max_ns()) / 1e6);
   if (final_line) std::fputc('\n', stderr);
   std::fflush(stderr);
   progress_shown_ = true;

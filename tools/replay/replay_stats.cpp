@@ -1,61 +1,11 @@
-// Histogram arithmetic and the replay summary (text for people, JSON for machines).
+// The replay summary (text for people, JSON for machines).
 #include "tools/replay/replay_stats.h"
 
-#include <algorithm>
-#include <bit>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
 
 namespace shortline::replay {
-
-size_t LogHistogram::bucket_of(uint64_t value) {
-  if (value < 64) return static_cast<size_t>(value);
-  const int msb = 63 - std::countl_zero(value);  // 6..63
-  const int shift = msb - 5;
-  const uint64_t top = value >> shift;  // 32..63
-  return 64 + static_cast<size_t>(msb - 6) * 32 + static_cast<size_t>(top - 32);
-}
-
-uint64_t LogHistogram::bucket_low(size_t bucket) {
-  if (bucket < 64) return bucket;
-  const size_t j = bucket - 64;
-  const int shift = static_cast<int>(j / 32) + 1;
-  return (static_cast<uint64_t>(j % 32) + 32) << shift;
-}
-
-uint64_t LogHistogram::bucket_high(size_t bucket) {
-  if (bucket < 64) return bucket;
-  const int shift = static_cast<int>((bucket - 64) / 32) + 1;
-  return bucket_low(bucket) + ((uint64_t{1} << shift) - 1);
-}
-
-void LogHistogram::record(uint64_t value) {
-  ++buckets_[bucket_of(value)];
-  ++count_;
-  max_ = std::max(max_, value);
-  sum_ += static_cast<long double>(value);
-}
-
-double LogHistogram::mean() const {
-  return count_ == 0 ? 0.0 : static_cast<double>(sum_ / static_cast<long double>(count_));
-}
-
-uint64_t LogHistogram::percentile(double q) const {
-  if (count_ == 0) return 0;
-  const double clamped = std::clamp(q, 0.0, 1.0);
-  auto rank = static_cast<uint64_t>(clamped * static_cast<double>(count_) + 0.999999);
-  rank = std::clamp<uint64_t>(rank, 1, count_);
-  uint64_t seen = 0;
-  for (size_t b = 0; b < kBuckets; ++b) {
-    seen += buckets_[b];
-    if (seen >= rank) {
-      const uint64_t mid = bucket_low(b) + (bucket_high(b) - bucket_low(b)) / 2;
-      return std::min(mid, max_);
-    }
-  }
-  return max_;
-}
 
 const char* to_string(StopReason reason) {
   switch (reason) {
@@ -147,13 +97,13 @@ std::string format_text(const ReplayOptions& o, const CapturePlan& plan, const R
               r.replies, d.loss, d.loss_pct, r.unmatched_replies, r.refused);
   if (r.latency_ns.count() == 0) out += "  latency:   no replies\n";
   else out += line("  latency:   p50 %.3f ms, p99 %.3f ms, p999 %.3f ms, max %.3f ms\n",
-                   ms(r.latency_ns.percentile(0.5)), ms(r.latency_ns.percentile(0.99)),
-                   ms(r.latency_ns.percentile(0.999)), ms(r.latency_ns.max()));
+                   ms(r.latency_ns.percentile_ns(0.5)), ms(r.latency_ns.percentile_ns(0.99)),
+                   ms(r.latency_ns.percentile_ns(0.999)), ms(r.latency_ns.max_ns()));
   if (!o.max_rate)
     out += line("  schedule:  lateness mean %.3f ms, p99 %.3f ms, max %.3f ms; gaps clamped %"
                 PRIu64 ", timestamps backwards %" PRIu64 "\n",
-                r.lateness_ns.mean() / 1e6, ms(r.lateness_ns.percentile(0.99)),
-                ms(r.lateness_ns.max()), r.gaps_clamped, r.timestamps_backwards);
+                r.lateness_ns.mean_ns() / 1e6, ms(r.lateness_ns.percentile_ns(0.99)),
+                ms(r.lateness_ns.max_ns()), r.gaps_clamped, r.timestamps_backwards);
   return out;
 }
 
@@ -185,11 +135,11 @@ std::string format_json(const ReplayOptions& o, const CapturePlan& plan, const R
   out += line(",\"send_seconds\":%.6f,\"achieved_pps\":%.1f,\"intended_pps\":%.1f,\"max_rate\":%s",
               d.send_s, d.achieved_pps, r.intended_rate_pps, o.max_rate ? "true" : "false");
   out += line(",\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f}",
-              us(r.latency_ns.percentile(0.5)), us(r.latency_ns.percentile(0.99)),
-              us(r.latency_ns.percentile(0.999)), us(r.latency_ns.max()));
+              us(r.latency_ns.percentile_ns(0.5)), us(r.latency_ns.percentile_ns(0.99)),
+              us(r.latency_ns.percentile_ns(0.999)), us(r.latency_ns.max_ns()));
   out += line(",\"lateness_us\":{\"mean\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
-              r.lateness_ns.mean() / 1e3, us(r.lateness_ns.percentile(0.99)),
-              us(r.lateness_ns.max()));
+              r.lateness_ns.mean_ns() / 1e3, us(r.lateness_ns.percentile_ns(0.99)),
+              us(r.lateness_ns.max_ns()));
   out += line(",\"gaps_clamped\":%" PRIu64 ",\"timestamps_backwards\":%" PRIu64 "}\n",
               r.gaps_clamped, r.timestamps_backwards);
   return out;

@@ -1,40 +1,15 @@
-// What a replay measured (sends, replies, latency and schedule lateness histograms) and the
-// end-of-run summary as text or JSON.
+// What a replay measured (sends, replies, and latency and schedule lateness in the client's
+// LatencyHistogram) and the end-of-run summary as text or JSON.
 #pragma once
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "tools/client/latency_histogram.h"
 #include "tools/replay/capture_reader.h"
 #include "tools/replay/replay_options.h"
 
 namespace shortline::replay {
-
-// Log-linear histogram of nanosecond values: 32 sub-buckets per power of two (error <= 3%),
-// fixed size, no allocation when recording.
-class LogHistogram {
- public:
-  static constexpr size_t kBuckets = 64 + 58 * 32;
-
-  void record(uint64_t value);
-  [[nodiscard]] uint64_t count() const { return count_; }
-  [[nodiscard]] uint64_t max() const { return max_; }
-  [[nodiscard]] double mean() const;
-  // The value below which a fraction q (0..1) of the samples fall; 0 when empty.
-  [[nodiscard]] uint64_t percentile(double q) const;
-
-  [[nodiscard]] static size_t bucket_of(uint64_t value);
-  [[nodiscard]] static uint64_t bucket_low(size_t bucket);
-  [[nodiscard]] static uint64_t bucket_high(size_t bucket);
-
- private:
-  std::array<uint64_t, kBuckets> buckets_{};
-  uint64_t count_ = 0;
-  uint64_t max_ = 0;
-  long double sum_ = 0;
-};
 
 enum class StopReason : uint8_t { kCompleted, kDuration, kInterrupted };
 
@@ -53,8 +28,8 @@ struct ReplayResult {
   uint64_t timestamps_backwards = 0;
   double intended_rate_pps = 0;
   StopReason stop = StopReason::kCompleted;
-  LogHistogram latency_ns;        // request sent → reply received, FIFO-matched per flow
-  LogHistogram lateness_ns;       // actual send time − scheduled send time
+  tools::LatencyHistogram latency_ns;        // request sent → reply received, FIFO-matched per flow
+  tools::LatencyHistogram lateness_ns;       // actual send time − scheduled send time
 };
 
 [[nodiscard]] const char* to_string(StopReason reason);
