@@ -187,22 +187,32 @@ std::optional<std::string> apply_backends(const std::vector<Occurrence>& occurre
   return cli_error("--backend", message.append(std::to_string(dp(config).max_servers) + ")"));
 }
 
+// "1.2.3.4" or "::1": the host of an address, without port or brackets, as the
+// listen_address and admin_address keys hold it.
+std::string host_part(const NetAddress& address) {
+  std::string host = address.to_string();
+  host.resize(host.rfind(':'));
+  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+// The message for a --listen or --admin value NetAddress::parse refused.
+std::string not_an_address(std::string_view value, std::string_view alternatives) {
+  std::string message("\"");
+  message.append(value).append("\" is not allowed: expected ").append(alternatives);
+  return message.append(
+      "HOST:PORT with HOST an IPv4 literal, [IPv6] or localhost, PORT 0 to 65535");
+}
+
 // --listen sets the listen address and the config keys it is made of. Port 0 is allowed
 // here (the kernel picks one), which tests use; config.json wants a real port.
 std::optional<std::string> apply_listen(std::string_view value, Config& config) {
   const auto address = NetAddress::parse(value);
-  if (!address) {
-    std::string message("\"");
-    message.append(value).append("\" is not allowed: expected HOST:PORT with HOST an IPv4 ");
-    return cli_error("--listen", message.append("literal, [IPv6] or localhost, PORT 0 to 65535"));
-  }
+  if (!address) return cli_error("--listen", not_an_address(value, ""));
   auto& balancer = config.load_balancer;
   balancer.dataplane.listen = *address;
   balancer.client_side_port = address->port();
-  std::string host = address->to_string();
-  host.resize(host.rfind(':'));
-  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
-  balancer.listen_address = host;
+  balancer.listen_address = host_part(*address);
   return std::nullopt;
 }
 
@@ -215,18 +225,11 @@ std::optional<std::string> apply_admin(std::string_view value, Config& config) {
     return std::nullopt;
   }
   const auto address = NetAddress::parse(value);
-  if (!address) {
-    std::string message("\"");
-    message.append(value).append("\" is not allowed: expected off or HOST:PORT with HOST an IPv4 ");
-    return cli_error("--admin", message.append("literal, [IPv6] or localhost, PORT 0 to 65535"));
-  }
+  if (!address) return cli_error("--admin", not_an_address(value, "off or "));
   balancer.admin_enabled = true;
   balancer.admin_listen = *address;
   balancer.admin_port = address->port();
-  std::string host = address->to_string();
-  host.resize(host.rfind(':'));
-  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
-  balancer.admin_address = host;
+  balancer.admin_address = host_part(*address);
   return std::nullopt;
 }
 
