@@ -29,12 +29,10 @@ sigset_t block_stop_signals() {
   return signals;
 }
 
-void wait_for_stop_signal(const sigset_t& signals, Balancer& balancer) {
-  const timespec one_second{1, 0};
-  for (;;) {
-    const int signal = sigtimedwait(&signals, nullptr, &one_second);
-    if (signal == SIGINT || signal == SIGTERM) return;
-    balancer.servers().reclaim();  // frees pool snapshots no worker can still hold
+// Retired pool snapshots are freed by the control thread (every 100 ms), not here.
+void wait_for_stop_signal(const sigset_t& signals) {
+  int signal = 0;
+  while (sigwait(&signals, &signal) != 0 || (signal != SIGINT && signal != SIGTERM)) {
   }
 }
 
@@ -155,7 +153,7 @@ int main(int argc, char** argv) {
   if (admin.bound_address().family() != 0)
     std::printf("shortline-lb: admin on http://%s/\n", admin.bound_address().to_string().c_str());
   std::fflush(stdout);
-  wait_for_stop_signal(signals, balancer);
+  wait_for_stop_signal(signals);
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
   admin.stop();
