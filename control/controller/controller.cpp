@@ -157,6 +157,11 @@ std::string Controller::start_balancer(int64_t now_ms) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Stop the one that never listened, so that a restart does not start a second beside it.
+  const uint32_t stop_timeout_ms = config_.controller.stop_timeout_ms;
+  for (const auto& exit : supervisor_.stop_role(ChildRole::balancer, stop_timeout_ms))
+    if (exit.role != ChildRole::balancer) pending_exits_.push_back(exit);  // for the main loop
+  balancer_pid_ = -1;
   return "shortline-lb did not start listening within 10 s (see " + spec.output_path + ")";
 }
 
@@ -230,13 +235,18 @@ void Controller::start_due_clients(int64_t now_ms) {
 
 void Controller::on_balancer_exit(const ChildExit& exit, int64_t now_ms) {
   balancer_pid_ = -1;
-  const uint32_t attempt = balancer_backoff_.next_attempt(balancer_restart_attempt_, exit.ran_ms);
+  schedule_balancer_restart("shortline-lb crashed (" + describe_status(exit.status) + ")",
+                            exit.ran_ms, now_ms);
+}
+
+void Controller::schedule_balancer_restart(const std::string& why, int64_t ran_ms,
+                                           int64_t now_ms) {
+  const uint32_t attempt = balancer_backoff_.next_attempt(balancer_restart_attempt_, ran_ms);
   const uint32_t delay_ms = balancer_backoff_.delay_ms(attempt);
   balancer_restart_attempt_ = attempt + 1;
   balancer_restart_at_ms_ = now_ms + delay_ms;
   listener_->forget_replies();  // a new balancer counts its sequences from the start
-  log_.write("shortline-lb crashed (" + describe_status(exit.status) + "); restart in " +
-             std::to_string(delay_ms) + " ms");
+  log_.write(why + "; restart in " + std::to_string(delay_ms) + " ms");
 }
 
 void Controller::handle_exits(const std::vector<ChildExit>& exits, int64_t now_ms) {
@@ -255,10 +265,8 @@ void Controller::handle_exits(const std::vector<ChildExit>& exits, int64_t now_m
   if (balancer_restart_at_ms_ >= 0 && now_ms >= balancer_restart_at_ms_) {
     balancer_restart_at_ms_ = -1;
     ++balancer_restarts_;
-    if (const auto error = start_balancer(now_ms); !error.empty()) {
-      log_.write(error);
-      on_balancer_exit({}, monotonic_ms());
-    }
+    if (const auto error = start_balancer(now_ms); !error.empty())
+      schedule_balancer_restart(error, 0, monotonic_ms());
   }
 }
 

@@ -53,6 +53,7 @@ class Controller {
   [[nodiscard]] std::string start_balancer(int64_t now_ms);
   void handle_exits(const std::vector<ChildExit>& exits, int64_t now_ms);
   void on_balancer_exit(const ChildExit& exit, int64_t now_ms);
+  void schedule_balancer_restart(const std::string& why, int64_t ran_ms, int64_t now_ms);
   void start_due_clients(int64_t now_ms);
   void tick_second(int64_t now_ms);
   void render_view(int64_t now_ms);
