@@ -58,7 +58,7 @@ struct ControllerConfig {                 // "controller"
   // The pool's bounds are load_balancer.min_servers and max_servers_running, which the
   // controller enforces too (an ADD or REMOVE past them is answered at_limit).
   // Template for starting a server; "" = the built-in shortline-server command. The
-  // placeholders are listed in control/controller/command_template.h and CONFIG_KEYS.md.
+  // placeholders are listed in control/controller/command_template.h and README.md.
   std::string server_command;
   double server_service_ms = 10;          // {service_ms}: mean service time per request
   std::string server_service_distribution = "exponential";  // {service_dist}

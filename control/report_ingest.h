@@ -28,7 +28,7 @@ struct IngestConfig {
   std::optional<wire::AuthKey> key;  // when set, reports need a valid tag and fresh sequence
   bool one_way = false;              // responses_per_request 0
 
-  // Fixed limits, documented in CONFIG_KEYS.md.
+  // Fixed limits, described in README.md ("Server reports, health and scaling").
   int64_t silence_timeout_ms_min = 20;  // scheduling jitter on a busy host is not a death
   uint32_t refused_errors_down = 3;     // ECONNREFUSED this many times in one window: DOWN
   int64_t refused_window_ms = 1000;
