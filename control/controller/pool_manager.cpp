@@ -160,7 +160,6 @@ void PoolManager::on_exit(const ChildExit& exit, int64_t now_ms) {
   if (member == nullptr) return;
   const std::string name = "server " + std::to_string(member->id);
   if (member->state == MemberState::stopping) {
-    ++stats_.drained;
     log_.write(name + " exited after its stop (" + describe_status(exit.status) +
                (exit.killed ? ", killed after controller.stop_timeout_ms" : "") + ")");
     pool_.erase(member->id);
@@ -193,7 +192,6 @@ void PoolManager::restart_due(int64_t now_ms) {
     member->pid = pid;
     member->state = MemberState::running;
     member->started_ms = now_ms;
-    ++member->restarts_total;
     ++stats_.restarted;
     log_.write("restarted server " + std::to_string(member->id) + " on " +
                address_of(port).to_string() + " (pid " + std::to_string(pid) + ")");

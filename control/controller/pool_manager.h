@@ -31,7 +31,6 @@ struct PoolStats {
   uint32_t started = 0;  // at start-up
   uint32_t added = 0;    // by ADD
   uint32_t removed = 0;  // by REMOVE
-  uint32_t drained = 0;  // exited after a stop
   uint32_t crashed = 0;  // exited without being asked
   uint32_t restarted = 0;
   uint32_t at_limit = 0;  // requests refused by min/max

@@ -33,7 +33,6 @@ struct PoolMember {
   pid_t pid = -1;  // -1 while restarting
   MemberState state = MemberState::running;
   uint32_t restart_attempt = 0;  // restarts since it last ran long enough to count as stable
-  uint32_t restarts_total = 0;
   int64_t started_ms = 0;
   int64_t restart_at_ms = 0;
 };
