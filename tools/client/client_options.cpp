@@ -33,7 +33,7 @@ Sends ClientRequests and matches replies by request id. Works against shortline-
   --id N                 client id (default: the process id)
   --json                 print the summary as one JSON object
   --log-dir D            event log folder (default logs/clients)
-  --seed S               random seed for retry jitter
+  --seed S               random seed for retry jitter and Poisson gaps (default: the id)
   --help                 this text
 )";
 }
