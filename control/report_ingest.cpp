@@ -22,22 +22,6 @@ int64_t IngestConfig::silence_timeout_ms() const {
   return std::max<int64_t>(int64_t{missed_reports} * report_interval_ms, silence_timeout_ms_min);
 }
 
-std::string_view name(Health health) {
-  switch (health) {
-    case Health::up:
-      return "up";
-    case Health::draining:
-      return "draining";
-    case Health::leaving:
-      return "leaving";
-    case Health::down_silent:
-      return "down";
-    case Health::down_refused:
-      return "down";
-  }
-  return "unknown";
-}
-
 ReportIngest::ReportIngest(ServerTable& table, IngestConfig config, ControlCounters& counters)
     : table_(table),
       config_(std::move(config)),

@@ -47,7 +47,6 @@ struct IngestConfig {
 
 // Why a server is where it is; the table holds the state the workers read.
 enum class Health : uint8_t { up, draining, leaving, down_silent, down_refused };
-[[nodiscard]] std::string_view name(Health health);
 
 // Static backends get ids from here on, in the order of the config.
 inline constexpr uint32_t kStaticIdBase = 1u << 31;
