@@ -43,8 +43,13 @@ std::string ScaleClient::open() {
   controller.sin_port = htons(config_.controller_port);
   controller.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   // Connected: the kernel delivers only the controller's datagrams to this socket.
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&controller), sizeof(controller)) != 0)
-    return std::string("scale client connect: ").append(std::strerror(errno));
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&controller), sizeof(controller)) != 0) {
+    std::string error("scale client connect: ");
+    error.append(std::strerror(errno));
+    ::close(fd_);
+    fd_ = -1;
+    return error;
+  }
   return {};
 }
 
