@@ -16,6 +16,8 @@ constexpr uint8_t kFamilyV4 = 4;
 constexpr uint8_t kFamilyV6 = 6;
 constexpr std::size_t kLengthOffset = 6;
 constexpr std::size_t kBodyBytesMax = 0xFFFF;
+// The signed part of the auth trailer: sender id u32 and auth sequence u64 (the tag follows).
+constexpr std::size_t kTrailerStampBytes = kAuthTrailerBytes - kAuthTagBytes;
 
 bool is_control(MessageType type) {
   return type == MessageType::server_report || type == MessageType::scale_request ||
@@ -347,7 +349,7 @@ Decoded decode(std::span<const uint8_t> datagram, const DecodeOptions& options) 
   const auto type = static_cast<MessageType>(type_value);
   if ((flags & ~kFlagAuthenticated) != 0 || reserved != 0) return fail(WireError::bad_field);
   const bool has_trailer = (flags & kFlagAuthenticated) != 0;
-  const std::size_t signed_bytes = kHeaderBytes + body_bytes + (has_trailer ? 12 : 0);
+  const std::size_t signed_bytes = kHeaderBytes + body_bytes + (has_trailer ? kTrailerStampBytes : 0);
   const std::size_t expected = signed_bytes + (has_trailer ? kAuthTagBytes : 0);
   if (datagram.size() < expected) return fail(WireError::truncated);
   if (datagram.size() > expected) return fail(WireError::bad_length);
@@ -364,7 +366,7 @@ Decoded decode(std::span<const uint8_t> datagram, const DecodeOptions& options) 
       read_any(type, datagram.subspan(kHeaderBytes, body_bytes), result.message);
   if (body_error != WireError::ok) return fail(body_error);
   if (has_trailer) {
-    ByteReader trailer(datagram.subspan(kHeaderBytes + body_bytes, 12));
+    ByteReader trailer(datagram.subspan(kHeaderBytes + body_bytes, kTrailerStampBytes));
     result.stamp.sender_id = trailer.u32();
     result.stamp.sequence = trailer.u64();
   }
