@@ -197,9 +197,7 @@ void ControlThread::decide(int64_t now_ms, std::vector<std::string>& events) {
 }
 
 LbStatus ControlThread::status() const {
-  const int64_t now = steady_ms();
   LbStatus s;
-  s.uptime_ms = static_cast<uint64_t>(std::max<int64_t>(now - started_ms_, 0));
   s.listen_address = balancer_.listen_address().to_string();
   s.workers = balancer_.worker_count();
   s.policy = std::string(policy_name(balancer_.config().policy));
@@ -207,6 +205,10 @@ LbStatus ControlThread::status() const {
   s.dataplane = balancer_.totals();
   s.control = counters_.named();
   std::lock_guard lock(mutex_);
+  // Read under the lock: a clock read before it could precede a report the control thread
+  // took meanwhile, and its age would come out negative (-1 reads as "never").
+  const int64_t now = steady_ms();
+  s.uptime_ms = static_cast<uint64_t>(std::max<int64_t>(now - started_ms_, 0));
   s.servers = server_statuses(now);
   s.scaling.last_action = last_action_;
   s.scaling.last_reason = last_reason_;
