@@ -22,7 +22,7 @@ struct ServerStatus {
   double report_age_ms = -1;       // how old that report is; -1 = never
   int64_t in_flight = 0;           // this balancer's requests awaiting replies there
   int64_t load = 0;                // what shortest-queue compares (before weighting)
-  double speed = 1;                // relative service rate learnt (1 = the pool's reference)
+  double speed = 1;                // service rate relative to the fastest server, in (0, 1]
   uint32_t weight = 1;             // the weight the data plane uses
   uint64_t requests = 0;           // dispatched by this balancer
   uint64_t replies = 0;
