@@ -29,13 +29,6 @@ constexpr const char* kJsonType = "application/json";
 constexpr const char* kHtmlType = "text/html; charset=utf-8";
 constexpr const char* kTextType = "text/plain; charset=utf-8";
 
-// "127.0.0.1" or "::1": the host part of a NetAddress, as getaddrinfo takes it.
-std::string host_text(const NetAddress& address) {
-  std::string text = address.to_string();
-  text.resize(text.rfind(':'));
-  if (text.size() >= 2 && text.front() == '[') text = text.substr(1, text.size() - 2);
-  return text;
-}
 
 // SO_REUSEADDR only. httplib's default adds SO_REUSEPORT, which would let a second balancer
 // bind the same admin port silently and split the scrapes between the two.
@@ -110,7 +103,7 @@ std::string AdminServer::start(const NetAddress& address, StatusProvider provide
   auto state = std::make_unique<State>();
   state->provider = std::move(provider);
   state->configure();
-  const std::string host = host_text(address);
+  const std::string host = address.host();
   int port = address.port();
   if (port == 0) {
     port = state->server.bind_to_any_port(host);

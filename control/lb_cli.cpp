@@ -188,13 +188,6 @@ std::optional<std::string> apply_backends(const std::vector<Occurrence>& occurre
 }
 
 // "1.2.3.4" or "::1": the host of an address, without port or brackets, as the
-// listen_address and admin_address keys hold it.
-std::string host_part(const NetAddress& address) {
-  std::string host = address.to_string();
-  host.resize(host.rfind(':'));
-  if (host.starts_with("[")) host = host.substr(1, host.size() - 2);
-  return host;
-}
 
 // The message for a --listen or --admin value NetAddress::parse refused.
 std::string not_an_address(std::string_view value, std::string_view alternatives) {
@@ -212,7 +205,7 @@ std::optional<std::string> apply_listen(std::string_view value, Config& config) 
   auto& balancer = config.load_balancer;
   balancer.dataplane.listen = *address;
   balancer.client_side_port = address->port();
-  balancer.listen_address = host_part(*address);
+  balancer.listen_address = address->host();
   return std::nullopt;
 }
 
@@ -229,7 +222,7 @@ std::optional<std::string> apply_admin(std::string_view value, Config& config) {
   balancer.admin_enabled = true;
   balancer.admin_listen = *address;
   balancer.admin_port = address->port();
-  balancer.admin_address = host_part(*address);
+  balancer.admin_address = address->host();
   return std::nullopt;
 }
 

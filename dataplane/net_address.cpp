@@ -120,6 +120,13 @@ std::string NetAddress::to_string() const {
   return result;
 }
 
+std::string NetAddress::host() const {
+  std::string text = to_string();
+  text.resize(text.rfind(':'));
+  if (text.size() >= 2 && text.front() == '[') text = text.substr(1, text.size() - 2);
+  return text;
+}
+
 uint64_t NetAddress::hash() const {
   uint64_t h = static_cast<uint64_t>(family());
   if (family() == AF_INET) {

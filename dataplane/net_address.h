@@ -31,6 +31,8 @@ struct NetAddress {
   [[nodiscard]] bool is_loopback() const;
   // "1.2.3.4:53" or "[::1]:53".
   [[nodiscard]] std::string to_string() const;
+  // The address without port or brackets: "1.2.3.4" or "::1".
+  [[nodiscard]] std::string host() const;
   // Hash of family, address and port; equal addresses hash equally.
   [[nodiscard]] uint64_t hash() const;
 
