@@ -30,8 +30,24 @@ struct DataplaneConfig {
   Affinity affinity = Affinity::packet;
   uint32_t responses_per_request = 1;      // 0 = one-way traffic (syslog, statsd)
   uint32_t request_timeout_ms = 1000;      // unanswered requests stop counting as in flight
-  uint32_t session_idle_timeout_ms = 30000;
+  uint32_t session_idle_timeout_ms = 30000;  // flow affinity: an answered session idle this long
+  uint32_t session_unreplied_timeout_ms = 3000;  // flow affinity: a never-answered one, idle
   uint32_t max_sessions = 65536;           // all workers together
+  // Upstream sockets, all workers together, opened at start; 0 = as many as RLIMIT_NOFILE
+  // leaves room for (at most max_sessions). Each open session holds one.
+  uint32_t upstream_sockets = 0;
+  // A socket whose request went unanswered (timed out, evicted) is not reused towards the
+  // same server for this long, so a late reply never reaches the socket's next user.
+  uint32_t late_reply_quarantine_ms = 2000;
+  // Per-source admission, per worker (0 = no limit). A source is an IP address; a prefix
+  // is its /24 (IPv4) or /56 (IPv6).
+  uint32_t source_requests_per_s = 0;      // token bucket on requests per source address
+  uint32_t source_requests_burst = 0;      // bucket depth; 0 = one second's worth
+  uint32_t source_sessions_per_s = 0;      // token bucket on new sessions per source address
+  uint32_t prefix_requests_per_s = 0;      // token bucket on requests per prefix
+  uint32_t source_sessions_max = 0;        // open sessions per source; 0 = 1/4 of a worker's
+  uint32_t socket_buffer_bytes = 4u << 20; // SO_RCVBUF and SO_SNDBUF of each listen socket
+  uint32_t timer_work_max = 256;           // sessions a timer pass may close per iteration
   uint32_t max_servers = 1024;             // server table slots
   uint32_t max_datagram_bytes = 4096;      // larger datagrams are counted and dropped
   uint32_t buffers_per_worker = 4096;      // provided-buffer ring entries (power of two)
@@ -49,6 +65,14 @@ struct DataplaneConfig {
   static constexpr uint32_t kBuffersPerWorkerMax = 32768;  // io_uring buffer ring limit
   static constexpr uint32_t kBatchSizeMax = 1024;
   static constexpr uint32_t kResponsesPerRequestMax = 1024;
+  static constexpr uint32_t kSocketBufferBytesMin = 4096;
+  static constexpr uint32_t kSocketBufferBytesMax = 1u << 30;
+  static constexpr uint32_t kTimerWorkMax = 1u << 20;
+  static constexpr uint32_t kRateMax = 100'000'000;  // per second, for the source limits
+  // Always-on sockets and descriptors besides the upstream pool: listen sockets, rings,
+  // the control and admin sockets, log files, stdio.
+  static constexpr uint32_t kFilesReservedBase = 64;
+  static constexpr uint32_t kFilesReservedPerWorker = 4;
 };
 
 }  // namespace shortline

@@ -13,12 +13,18 @@ namespace shortline {
 // X(name, help): datagrams dropped, by reason.
 #define SHORTLINE_DROP_COUNTERS(X)                                                          \
   X(drop_no_server, "request dropped: no UP server in the pool")                           \
-  X(drop_session_table_full, "request dropped: session table full and nothing evictable") \
+  X(drop_session_table_full, "request dropped: session table full, nothing evictable")     \
   X(drop_datagram_oversize, "datagram dropped: larger than max_datagram_bytes")             \
-  X(drop_upstream_socket, "request dropped: could not open the upstream socket")          \
+  X(drop_bad_source, "request dropped: its source is neither IPv4 nor IPv6")                \
+  X(drop_upstream_socket, "request dropped: no upstream socket free (busy or quarantined)") \
   X(drop_upstream_send, "request dropped: send to the server failed")                     \
   X(drop_client_send, "reply dropped: send to the client failed")                         \
-  X(drop_reply_no_session, "reply dropped: its session had already closed")               \
+  X(drop_reply_no_session, "reply dropped: no session holds its socket (a late reply)")    \
+  X(drop_reply_wrong_source, "reply dropped: not from the server its session sent to")    \
+  X(drop_source_rate, "request dropped: its source is over source_requests_per_s")        \
+  X(drop_prefix_rate, "request dropped: its /24 or /56 is over prefix_requests_per_s")     \
+  X(drop_source_sessions, "request dropped: its source is over its new or open sessions") \
+  X(drop_source_table_full, "request dropped: no room to track its source address")        \
   X(drop_kernel_receive_queue, "datagram dropped by the kernel: listen socket queue full")
 
 // X(name, help): traffic and session events.
@@ -30,8 +36,9 @@ namespace shortline {
   X(replies_unexpected, "replies beyond the expected responses per request (forwarded)")  \
   X(requests_timed_out, "requests whose replies did not come within request_timeout_ms") \
   X(sessions_created, "sessions opened")                                                   \
-  X(sessions_expired, "sessions closed after session_idle_timeout_ms idle")                \
-  X(sessions_evicted, "idle sessions closed early to make room for a new one")             \
+  X(sessions_completed, "sessions closed as soon as every expected reply came (packet)")   \
+  X(sessions_expired, "sessions closed by a timeout: idle, unreplied or timed out")        \
+  X(sessions_evicted, "sessions closed early to make room (unreplied ones first)")        \
   X(upstream_refused, "ECONNREFUSED seen on an upstream socket (server port closed)")      \
   X(receive_rearmed, "multishot receives re-armed (buffer ring ran dry or kernel ended it)")
 
@@ -63,6 +70,8 @@ struct alignas(64) WorkerStats {
   std::array<std::atomic<uint64_t>, kCounterCount> values{};
   std::atomic<uint64_t> sessions_open{0};     // gauge
   std::atomic<uint64_t> sessions_pending{0};  // gauge: sessions awaiting replies
+  std::atomic<uint64_t> sockets_busy{0};      // gauge: upstream sockets held by sessions
+  std::atomic<uint64_t> sockets_quarantined{0};  // gauge: waiting out late replies
 
   void add(Counter counter, uint64_t amount = 1) {
     auto& value = values[static_cast<std::size_t>(counter)];
@@ -84,6 +93,8 @@ struct StatsTotals {
   }
   uint64_t sessions_open = 0;
   uint64_t sessions_pending = 0;
+  uint64_t sockets_busy = 0;
+  uint64_t sockets_quarantined = 0;
   [[nodiscard]] uint64_t drops() const;
 };
 
