@@ -64,6 +64,23 @@ void print_event(const std::string& line) {
   std::fflush(stdout);
 }
 
+// "shortline-lb: limits: ...": what fits into the open-file limit, and why.
+void print_limits_line(const Balancer& balancer) {
+  const auto& plan = balancer.capacity();
+  const auto& files = balancer.file_limit();
+  const auto& dp = balancer.config();
+  std::string sessions = std::to_string(plan.sessions_total);
+  if (plan.sessions_total < dp.max_sessions)
+    sessions += " (max_sessions " + std::to_string(dp.max_sessions) + ", capped by the sockets)";
+  std::printf("shortline-lb: limits: open files %llu (soft limit raised from %llu, hard %llu), "
+              "upstream sockets %u (%u per worker, %u fit, %u files kept for the rest), "
+              "sessions %s\n",
+              static_cast<unsigned long long>(files.soft),
+              static_cast<unsigned long long>(files.soft_before),
+              static_cast<unsigned long long>(files.hard), plan.sockets_total,
+              plan.per_worker.sockets, plan.sockets_room, plan.files_reserved, sessions.c_str());
+}
+
 void print_control_counters(const ControlThread& control) {
   std::printf("shortline-lb: control counters\n");
   for (const auto& [name, value] : control.counters())
@@ -77,6 +94,8 @@ void print_counters(Balancer& balancer) {
     std::printf("  %-28s %llu\n", std::string(kCounterInfo[c].name).c_str(),
                 static_cast<unsigned long long>(totals.values[c]));
   std::printf("  %-28s %llu\n", "drops_total", static_cast<unsigned long long>(totals.drops()));
+  std::printf("  %-28s %llu\n", "sockets_quarantined",
+              static_cast<unsigned long long>(totals.sockets_quarantined));
   std::printf("shortline-lb: servers\n");
   for (const auto& member : balancer.servers().members()) {
     const auto& slot = balancer.servers().slot(member.slot);
@@ -121,7 +140,7 @@ int main(int argc, char** argv) {
   Balancer balancer(parsed.command_line->config.load_balancer.dataplane);
   if (const auto error = balancer.start(); !error.empty()) {
     std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
-    return 1;
+    return balancer.config_error() ? shortline::kConfigErrorExitStatus : 1;
   }
   ControlThread control(balancer, *control_config);
   control.set_event_sink(print_event);
@@ -149,6 +168,7 @@ int main(int argc, char** argv) {
               balancer.listen_address().to_string().c_str(), dp.workers,
               std::string(shortline::policy_name(dp.policy)).c_str(),
               std::string(shortline::affinity_name(dp.affinity)).c_str(), dp.backends.size());
+  print_limits_line(balancer);
   if (control.control_address().family() != 0) print_control_line(control, *control_config);
   if (admin.bound_address().family() != 0)
     std::printf("shortline-lb: admin on http://%s/\n", admin.bound_address().to_string().c_str());

@@ -15,20 +15,28 @@
 namespace shortline {
 namespace {
 
-constexpr int kSocketBufferBytes = 4 << 20;
-
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 // Larger socket buffers absorb bursts; as root FORCE lifts the rmem_max/wmem_max caps.
-void size_socket_buffers(int fd) {
-  const int bytes = kSocketBufferBytes;
+void size_socket_buffers(int fd, uint32_t buffer_bytes) {
+  const int bytes = static_cast<int>(buffer_bytes);
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) != 0)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) != 0)
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
 }
 
-int open_listen_socket(const NetAddress& address, std::string& error) {
+// On a wildcard listen every datagram says which local address it was sent to, so that its
+// reply can leave from that address (IPV6_RECVPKTINFO also covers IPv4 clients of [::]).
+bool ask_for_destination(int fd, int family) {
+  const int one = 1;
+  if (family == AF_INET) return setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == 0;
+  const int off = 0;  // [::] serves IPv4 clients too, whatever net.ipv6.bindv6only says
+  return setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == 0 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) == 0;
+}
+
+int open_listen_socket(const NetAddress& address, uint32_t buffer_bytes, std::string& error) {
   const int fd = socket(address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = errno_text("socket");
@@ -38,12 +46,13 @@ int open_listen_socket(const NetAddress& address, std::string& error) {
   // SO_REUSEPORT: one socket per worker, the kernel spreads flows by 4-tuple hash.
   // SO_RXQ_OVFL: each datagram carries the count of datagrams the kernel dropped.
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0 ||
+      (address.is_wildcard() && !ask_for_destination(fd, address.family()))) {
     error = errno_text("setsockopt");
     close(fd);
     return -1;
   }
-  size_socket_buffers(fd);
+  size_socket_buffers(fd, buffer_bytes);
   if (bind(fd, address.sockaddr_ptr(), address.length) != 0) {
     error = errno_text(("bind " + address.to_string()).c_str());
     close(fd);
@@ -85,6 +94,12 @@ Balancer::~Balancer() {
 }
 
 std::string Balancer::start() {
+  file_limit_ = raise_file_limit();
+  plan_ = plan_capacity(config_, config_.workers, file_limit_.soft, ephemeral_port_count());
+  if (!plan_.error.empty()) {
+    config_error_ = true;
+    return plan_.error;
+  }
   table_ = std::make_unique<ServerTable>(config_.max_servers, config_.workers);
   stats_ = std::make_unique<WorkerStats[]>(config_.workers);
   for (const BackendSpec& backend : config_.backends) {
@@ -102,7 +117,7 @@ std::string Balancer::open_listen_sockets() {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     if (any_port) listen_address_.set_port(find_free_port(listen_address_));
     for (uint32_t w = 0; w < config_.workers; ++w) {
-      const int fd = open_listen_socket(listen_address_, error);
+      const int fd = open_listen_socket(listen_address_, config_.socket_buffer_bytes, error);
       if (fd < 0) break;
       listen_fds_.push_back(fd);
     }
@@ -118,7 +133,8 @@ std::string Balancer::start_workers() {
   worker_errors_.assign(config_.workers, "");
   std::latch ready(config_.workers);
   for (uint32_t w = 0; w < config_.workers; ++w)
-    workers_.push_back(std::make_unique<Worker>(w, config_, *table_, stats_[w]));
+    workers_.push_back(
+        std::make_unique<Worker>(w, config_, plan_.per_worker, *table_, stats_[w]));
   for (uint32_t w = 0; w < config_.workers; ++w) {
     threads_.emplace_back([this, w, &ready] {
       if (config_.pin_workers) {
@@ -127,10 +143,10 @@ std::string Balancer::start_workers() {
         CPU_SET(w % std::max(1u, std::thread::hardware_concurrency()), &cpus);
         pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
       }
-      const std::error_code ec = workers_[w]->init(listen_fds_[w]);
-      if (ec) worker_errors_[w] = "worker " + std::to_string(w) + ": io_uring set-up: " + ec.message();
+      const std::string error = workers_[w]->init(listen_fds_[w]);
+      if (!error.empty()) worker_errors_[w] = "worker " + std::to_string(w) + ": " + error;
       ready.count_down();
-      if (!ec) workers_[w]->run(control_);
+      if (error.empty()) workers_[w]->run(control_);
       else table_->go_offline(w);
     });
   }
@@ -165,6 +181,8 @@ StatsTotals Balancer::totals() const {
       totals.values[c] += stats_[w].values[c].load(std::memory_order_relaxed);
     totals.sessions_open += stats_[w].sessions_open.load(std::memory_order_relaxed);
     totals.sessions_pending += stats_[w].sessions_pending.load(std::memory_order_relaxed);
+    totals.sockets_busy += stats_[w].sockets_busy.load(std::memory_order_relaxed);
+    totals.sockets_quarantined += stats_[w].sockets_quarantined.load(std::memory_order_relaxed);
   }
   return totals;
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dataplane/dataplane_config.h"
+#include "dataplane/file_budget.h"
 #include "dataplane/server_table.h"
 #include "dataplane/worker.h"
 #include "dataplane/worker_stats.h"
@@ -24,9 +25,15 @@ class Balancer {
   Balancer(const Balancer&) = delete;
   Balancer& operator=(const Balancer&) = delete;
 
-  // Opens the listen sockets, registers the static backends and starts the workers.
-  // Returns an empty string on success, otherwise what failed.
+  // Raises RLIMIT_NOFILE, sizes the socket pools and session tables to fit, opens the
+  // listen sockets, registers the static backends and starts the workers. Returns an
+  // empty string on success, otherwise what failed; config_error() then tells whether it
+  // was the configuration asking for more than fits (exit status 2) or a start-up failure.
   [[nodiscard]] std::string start();
+  [[nodiscard]] bool config_error() const { return config_error_; }
+  // What fits and what was opened (valid after start()).
+  [[nodiscard]] const CapacityPlan& capacity() const { return plan_; }
+  [[nodiscard]] const FileLimit& file_limit() const { return file_limit_; }
   // The address clients send to (port 0 in the config is resolved here).
   [[nodiscard]] const NetAddress& listen_address() const { return listen_address_; }
   [[nodiscard]] const DataplaneConfig& config() const { return config_; }
@@ -53,6 +60,9 @@ class Balancer {
   std::vector<std::thread> threads_;
   RunControl control_;
   std::vector<std::string> worker_errors_;
+  CapacityPlan plan_;
+  FileLimit file_limit_;
+  bool config_error_ = false;
 };
 
 }  // namespace shortline

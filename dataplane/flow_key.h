@@ -16,6 +16,13 @@ struct ClientName {
   socklen_t length = 0;
 };
 
+// The local address a client sent to (from IP_PKTINFO / IPV6_PKTINFO), where its replies
+// must leave from. family 0: not recorded (a listen on one address needs none).
+struct LocalAddress {
+  in6_pktinfo info{};  // for IPv4 the address is in the first 4 bytes of ipi6_addr
+  uint16_t family = 0;
+};
+
 struct FlowKey {
   static constexpr uint32_t kAnyServer = UINT32_MAX;
 
@@ -48,17 +55,26 @@ struct FlowKey {
     return key;
   }
 
-  [[nodiscard]] uint64_t hash() const {
-    // Multiply-xorshift mixing: cheap and spreads the low bits that index the table.
-    uint64_t h = address_high * 0x9e3779b97f4a7c15ULL;
-    h ^= address_low + 0xbf58476d1ce4e5b9ULL + (h << 6) + (h >> 2);
-    h ^= (uint64_t{port} << 32 | server_slot) * 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    h *= 0xd6e8feb86659fd93ULL;
-    return h ^ (h >> 32);
+  // Keyed with a per-process seed: without it, clients who choose their addresses and
+  // ports could aim every session at one probe chain. Each word goes through the
+  // splitmix64 finaliser (a bijection) chained on the seed.
+  [[nodiscard]] uint64_t hash(uint64_t seed = 0) const {
+    uint64_t h = mix(seed ^ 0x9e3779b97f4a7c15ULL);
+    h = mix(h ^ address_high);
+    h = mix(h ^ address_low);
+    return mix(h ^ (uint64_t{family} << 48 | uint64_t{port} << 32 | server_slot));
   }
 
   friend bool operator==(const FlowKey&, const FlowKey&) = default;
+
+ private:
+  [[nodiscard]] static uint64_t mix(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
 };
 
 }  // namespace shortline

@@ -127,6 +127,13 @@ std::string NetAddress::host() const {
   return text;
 }
 
+bool NetAddress::is_wildcard() const {
+  if (family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr == htonl(INADDR_ANY);
+  return family() == AF_INET6 &&
+         IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+}
+
 uint64_t NetAddress::hash() const {
   uint64_t h = static_cast<uint64_t>(family());
   if (family() == AF_INET) {

@@ -29,6 +29,8 @@ struct NetAddress {
   }
   [[nodiscard]] sockaddr* sockaddr_ptr() { return reinterpret_cast<sockaddr*>(&storage); }
   [[nodiscard]] bool is_loopback() const;
+  // 0.0.0.0 or [::]: a listen on every local address.
+  [[nodiscard]] bool is_wildcard() const;
   // "1.2.3.4:53" or "[::1]:53".
   [[nodiscard]] std::string to_string() const;
   // The address without port or brackets: "1.2.3.4" or "::1".

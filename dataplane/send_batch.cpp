@@ -24,6 +24,7 @@ SendBatch::SendBatch(uint32_t states, uint32_t items_max, uint32_t groups_max, b
     state = SendState{};
     state.header.msg_iov = &state.vector;
     state.header.msg_iovlen = 1;
+    state.header.msg_control = state.control;
   }
   for (uint32_t g = 0; g < groups_max; ++g) free_groups_[free_group_count_++] = g;
 }
@@ -39,9 +40,13 @@ bool SendBatch::same_destination(const Item& a, const Item& b) const {
   if (a.fd != b.fd || a.single_kind != b.single_kind) return false;
   const msghdr& x = states_[a.state].header;
   const msghdr& y = states_[b.state].header;
-  if (x.msg_namelen != y.msg_namelen) return false;
-  return x.msg_namelen == 0 || std::memcmp(&states_[a.state].name, &states_[b.state].name,
-                                           x.msg_namelen) == 0;
+  if (x.msg_namelen != y.msg_namelen || x.msg_controllen != y.msg_controllen) return false;
+  if (x.msg_namelen != 0 &&
+      std::memcmp(&states_[a.state].name, &states_[b.state].name, x.msg_namelen) != 0)
+    return false;
+  // Replies leave from the address their client sent to: one group per source as well.
+  return x.msg_controllen == 0 ||
+         std::memcmp(states_[a.state].control, states_[b.state].control, x.msg_controllen) == 0;
 }
 
 uint32_t SendBatch::gather(uint32_t first, uint32_t* members) {
@@ -65,7 +70,7 @@ uint32_t SendBatch::gather(uint32_t first, uint32_t* members) {
   return count;
 }
 
-bool SendBatch::issue_group(Uring& ring, const uint32_t* members, uint32_t count) {
+bool SendBatch::issue_group(WorkerIo& io, const uint32_t* members, uint32_t count) {
   if (free_group_count_ == 0) return false;  // pool busy: send them one by one
   const uint32_t g = free_groups_[--free_group_count_];
   Group& group = groups_[g];
@@ -85,14 +90,16 @@ bool SendBatch::issue_group(Uring& ring, const uint32_t* members, uint32_t count
   group.header.msg_iov = group.vectors;
   group.header.msg_iovlen = count;
   group.header.msg_control = group.control;
-  group.header.msg_controllen = sizeof(group.control);
-  cmsghdr* c = CMSG_FIRSTHDR(&group.header);
+  auto* c = reinterpret_cast<cmsghdr*>(group.control);
   c->cmsg_level = SOL_UDP;
   c->cmsg_type = UDP_SEGMENT;
   c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
   const auto segment = static_cast<uint16_t>(lead.vector.iov_len);
   std::memcpy(CMSG_DATA(c), &segment, sizeof(segment));
-  if (ring.sendmsg(items_[members[0]].fd, &group.header,
+  const std::size_t source_bytes = lead.header.msg_controllen;
+  std::memcpy(group.control + CMSG_SPACE(sizeof(uint16_t)), lead.control, source_bytes);
+  group.header.msg_controllen = CMSG_SPACE(sizeof(uint16_t)) + source_bytes;
+  if (io.sendmsg(items_[members[0]].fd, &group.header,
                    UserData{items_[members[0]].group_kind, 0, g}.encode()))
     return true;
   free_groups_[free_group_count_++] = g;

@@ -12,8 +12,9 @@
 #include <memory>
 #include <span>
 
-#include "dataplane/uring.h"
+#include "dataplane/packet_info.h"
 #include "dataplane/user_data.h"
+#include "dataplane/worker_io.h"
 
 namespace shortline {
 
@@ -21,9 +22,11 @@ namespace shortline {
 struct SendState {
   msghdr header;
   iovec vector;
-  sockaddr_in6 name;             // the client, for replies; unused for connected sockets
+  sockaddr_in6 name;             // the destination: the server, or the client for a reply
+  alignas(cmsghdr) uint8_t control[kReplySourceControlBytes];  // a reply's source address
   uint32_t session;              // the session it belongs to, for error accounting
   uint32_t session_generation;
+  bool to_upstream;              // a request to a server (else a reply to a client)
 };
 
 class SendBatch {
@@ -41,7 +44,7 @@ class SendBatch {
   [[nodiscard]] bool add(uint32_t index, int fd, OpKind single_kind, OpKind group_kind);
   // Issues every queued send. on_unsent(index) runs for a send that could not be queued.
   template <typename OnUnsent>
-  void flush(Uring& ring, OnUnsent&& on_unsent);
+  void flush(WorkerIo& io, OnUnsent&& on_unsent);
   // The states a completed group covered; release_group() returns the group to the pool.
   [[nodiscard]] std::span<const uint32_t> group_states(uint32_t group) const;
   void release_group(uint32_t group);
@@ -58,7 +61,7 @@ class SendBatch {
   struct Group {
     msghdr header;
     iovec vectors[kSegmentsMax];
-    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint16_t))];
+    alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint16_t)) + kReplySourceControlBytes];
     sockaddr_in6 name;
     uint32_t states[kSegmentsMax];
     uint32_t count;
@@ -68,7 +71,7 @@ class SendBatch {
   // Gathers item `first` and, with GSO on, later items that can share its sendmsg; returns
   // the count.
   uint32_t gather(uint32_t first, uint32_t* members);
-  bool issue_group(Uring& ring, const uint32_t* members, uint32_t count);
+  bool issue_group(WorkerIo& io, const uint32_t* members, uint32_t count);
 
   std::unique_ptr<SendState[]> states_;
   std::unique_ptr<Item[]> items_;
@@ -81,15 +84,15 @@ class SendBatch {
 };
 
 template <typename OnUnsent>
-void SendBatch::flush(Uring& ring, OnUnsent&& on_unsent) {
+void SendBatch::flush(WorkerIo& io, OnUnsent&& on_unsent) {
   uint32_t members[kSegmentsMax];
   for (uint32_t i = 0; i < item_count_; ++i) {
     if (items_[i].taken) continue;
     const uint32_t count = gather(i, members);
-    if (count > 1 && issue_group(ring, members, count)) continue;
+    if (count > 1 && issue_group(io, members, count)) continue;
     for (uint32_t m = 0; m < count; ++m) {
       const Item& item = items_[members[m]];
-      if (!ring.sendmsg(item.fd, &states_[item.state].header,
+      if (!io.sendmsg(item.fd, &states_[item.state].header,
                         UserData{item.single_kind, 0, item.state}.encode())) [[unlikely]]
         on_unsent(item.state);
     }

@@ -11,8 +11,9 @@ uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash); }
 
 }  // namespace
 
-SessionTable::SessionTable(uint32_t capacity)
+SessionTable::SessionTable(uint32_t capacity, uint64_t seed)
     : capacity_(capacity),
+      seed_(seed),
       // At most half full: short probe sequences for hits and misses alike.
       bucket_mask_(std::bit_ceil(capacity * 2u) - 1),
       sessions_(std::make_unique<Session[]>(capacity)),
@@ -36,7 +37,7 @@ uint32_t SessionTable::insert(const FlowKey& key, uint64_t now_ns) {
   if (free_head_ == kNoSession) return kNoSession;
   const uint32_t index = free_head_;
   free_head_ = free_next_[index];
-  const uint64_t hash = key.hash();
+  const uint64_t hash = key.hash(seed_);
   uint32_t b = tag_of(hash) & bucket_mask_;
   while (buckets_[b].session != kNoSession) b = (b + 1) & bucket_mask_;
   buckets_[b] = {index, tag_of(hash)};
@@ -54,7 +55,7 @@ uint32_t SessionTable::insert(const FlowKey& key, uint64_t now_ns) {
 }
 
 uint32_t SessionTable::bucket_of(uint32_t session_index) const {
-  const uint32_t tag = tag_of(sessions_[session_index].key.hash());
+  const uint32_t tag = tag_of(sessions_[session_index].key.hash(seed_));
   for (uint32_t b = tag & bucket_mask_;; b = (b + 1) & bucket_mask_) {
     assert(buckets_[b].session != kNoSession);
     if (buckets_[b].session == session_index) return b;
@@ -84,8 +85,8 @@ void SessionTable::erase(uint32_t index) {
   index_erase(bucket_of(index));
   list_remove(lru_, &Session::lru, index);
   if (s.in_pending) clear_pending(index);
+  if (s.in_unreplied) clear_unreplied(index);
   s.open = false;
-  s.upstream_fd = -1;
   ++s.generation;
   free_next_[index] = free_head_;
   free_head_ = index;
@@ -95,9 +96,29 @@ void SessionTable::erase(uint32_t index) {
 void SessionTable::touch(uint32_t index, uint64_t now_ns) {
   Session& s = sessions_[index];
   s.last_request_ns = now_ns;
+  if (s.in_unreplied && unreplied_.head != index) {
+    list_remove(unreplied_, &Session::unreplied, index);
+    list_push_head(unreplied_, &Session::unreplied, index);
+  }
   if (lru_.head == index) return;
   list_remove(lru_, &Session::lru, index);
   list_push_head(lru_, &Session::lru, index);
+}
+
+void SessionTable::mark_unreplied(uint32_t index) {
+  Session& s = sessions_[index];
+  if (s.in_unreplied) return;
+  list_push_head(unreplied_, &Session::unreplied, index);
+  s.in_unreplied = true;
+  ++unreplied_count_;
+}
+
+void SessionTable::clear_unreplied(uint32_t index) {
+  Session& s = sessions_[index];
+  if (!s.in_unreplied) return;
+  list_remove(unreplied_, &Session::unreplied, index);
+  s.in_unreplied = false;
+  --unreplied_count_;
 }
 
 void SessionTable::mark_pending(uint32_t index) {

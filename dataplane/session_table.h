@@ -1,8 +1,10 @@
 // A worker's bounded session table: fixed arrays sized at start-up, an open-addressing
-// index (linear probing, backward-shift deletion), a free list, and two intrusive lists
-// in request order: LRU (idle expiry, eviction) and pending (sessions awaiting replies,
-// for request timeouts). Pure bookkeeping: no sockets, no clocks, no allocation after
-// construction.
+// index (linear probing, backward-shift deletion) keyed with a per-process seed so that
+// clients cannot choose colliding addresses, a free list, and three intrusive lists in
+// request order: LRU (idle expiry), pending (sessions awaiting replies, for request
+// timeouts) and unreplied (sessions never answered, from sources never answered: the
+// first to go when room is needed). Pure bookkeeping: no sockets, no clocks, no
+// allocation after construction.
 #pragma once
 
 #include <cstdint>
@@ -22,22 +24,30 @@ struct ListLinks {
 struct Session {
   FlowKey key;
   ClientName client;               // where replies go
-  int upstream_fd = -1;
+  LocalAddress local;              // where they leave from (wildcard listens)
+  ClientName server;               // the server's address as sent to; replies must come from it
+  uint32_t socket = UINT32_MAX;    // the upstream socket (pool index) held while open
+  uint32_t source_entry = UINT32_MAX;  // the client address's SourceLimiter entry
   uint32_t server_slot = 0;
   uint32_t server_generation = 0;  // ServerSlot::generation when opened
   uint32_t generation = 0;         // bumped on every reuse; guards stale completions
   uint32_t pending_replies = 0;    // replies still expected
-  uint64_t last_request_ns = 0;    // position in both lists
+  uint64_t last_request_ns = 0;    // position in the lists
   uint64_t last_reply_ns = 0;
   ListLinks lru;
   ListLinks pending;
+  ListLinks unreplied;
   bool open = false;
   bool in_pending = false;
+  bool in_unreplied = false;
+  bool replied = false;            // a reply came in this session
+  bool timed_out = false;          // a request of it went unanswered: its socket is late
 };
 
 class SessionTable {
  public:
-  explicit SessionTable(uint32_t capacity);
+  // seed keys the index's hash (a per-process random number in the worker).
+  explicit SessionTable(uint32_t capacity, uint64_t seed = 0);
 
   [[nodiscard]] uint32_t capacity() const { return capacity_; }
   [[nodiscard]] uint32_t size() const { return size_; }
@@ -46,11 +56,11 @@ class SessionTable {
   [[nodiscard]] Session& at(uint32_t index) { return sessions_[index]; }
   [[nodiscard]] const Session& at(uint32_t index) const { return sessions_[index]; }
 
-  [[nodiscard]] uint32_t find(const FlowKey& key) const { return find(key, key.hash()); }
+  [[nodiscard]] uint32_t find(const FlowKey& key) const { return find(key, key.hash(seed_)); }
   [[nodiscard]] uint32_t find(const FlowKey& key, uint64_t hash) const;
   // Opens a session for key (which must not be present) at time now_ns; kNoSession if full.
   [[nodiscard]] uint32_t insert(const FlowKey& key, uint64_t now_ns);
-  // Closes the session: out of the index and both lists, slot freed, generation bumped.
+  // Closes the session: out of the index and every list, slot freed, generation bumped.
   void erase(uint32_t index);
 
   // A request at now_ns: newest in the LRU list. last_request_ns orders both lists.
@@ -58,9 +68,14 @@ class SessionTable {
   // The session awaits replies: move it to the newest end of the pending list.
   void mark_pending(uint32_t index);
   void clear_pending(uint32_t index);
+  // The session is an eviction candidate (never answered): newest end of the unreplied list.
+  void mark_unreplied(uint32_t index);
+  void clear_unreplied(uint32_t index);
 
   [[nodiscard]] uint32_t oldest() const { return lru_.tail; }
   [[nodiscard]] uint32_t oldest_pending() const { return pending_.tail; }
+  [[nodiscard]] uint32_t oldest_unreplied() const { return unreplied_.tail; }
+  [[nodiscard]] uint32_t unreplied_count() const { return unreplied_count_; }
 
  private:
   struct Bucket {
@@ -78,15 +93,18 @@ class SessionTable {
   void index_erase(uint32_t bucket);
 
   uint32_t capacity_;
+  uint64_t seed_;
   uint32_t bucket_mask_;
   uint32_t size_ = 0;
   uint32_t pending_count_ = 0;
+  uint32_t unreplied_count_ = 0;
   uint32_t free_head_ = kNoSession;
   std::unique_ptr<Session[]> sessions_;
   std::unique_ptr<Bucket[]> buckets_;
   std::unique_ptr<uint32_t[]> free_next_;
   ListEnds lru_;
   ListEnds pending_;
+  ListEnds unreplied_;
 };
 
 }  // namespace shortline

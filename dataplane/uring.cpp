@@ -1,12 +1,20 @@
 // io_uring wrapper: set-up, operation preparation, submission and reaping.
 #include "dataplane/uring.h"
 
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cstdlib>
 
 namespace shortline {
+
+static_assert(Completion::kBuffer == IORING_CQE_F_BUFFER);
+static_assert(Completion::kMore == IORING_CQE_F_MORE);
+static_assert(Completion::kBufferShift == IORING_CQE_BUFFER_SHIFT);
 
 Uring::~Uring() {
   if (initialised_) io_uring_queue_exit(&ring_);
@@ -31,20 +39,12 @@ io_uring_sqe* Uring::next_sqe() {
   return io_uring_get_sqe(&ring_);
 }
 
-bool Uring::recvmsg_multishot(int fd, msghdr* header, uint16_t buffer_group, uint64_t user_data) {
+bool Uring::recvmsg_multishot(int fd, const msghdr* header, uint16_t buffer_group,
+                              uint64_t user_data) {
   io_uring_sqe* sqe = next_sqe();
   if (sqe == nullptr) return false;
-  io_uring_prep_recvmsg_multishot(sqe, fd, header, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = buffer_group;
-  io_uring_sqe_set_data64(sqe, user_data);
-  return true;
-}
-
-bool Uring::recv_multishot(int fd, uint16_t buffer_group, uint64_t user_data) {
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  // The kernel only reads the header (name and control lengths) when it prepares the op.
+  io_uring_prep_recvmsg_multishot(sqe, fd, const_cast<msghdr*>(header), 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = buffer_group;
   io_uring_sqe_set_data64(sqe, user_data);
@@ -137,6 +137,62 @@ void BufferRing::commit() {
   if (pending_ == 0) return;
   io_uring_buf_ring_advance(ring_memory_, pending_);
   pending_ = 0;
+}
+
+int KernelIo::init(uint32_t sq_entries, uint32_t buffers, uint32_t buffer_bytes) {
+  if (auto ec = ring_.init(sq_entries)) return ec.value();
+  if (auto ec = buffers_.init(ring_, kBufferGroup, buffers, buffer_bytes)) return ec.value();
+  return 0;
+}
+
+int KernelIo::open_upstream_socket(int family) {
+  const int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  const int on = 1;
+  const int off = 0;
+  sockaddr_storage any{};
+  socklen_t length = 0;
+  int rc = 0;
+  if (family == AF_INET6) {
+    // Dual-stack: one pool reaches IPv4 servers too, through v4-mapped addresses.
+    rc = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    if (rc == 0) rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on));
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&any);
+    v6->sin6_family = AF_INET6;
+    length = sizeof(sockaddr_in6);
+  } else {
+    rc = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&any);
+    v4->sin_family = AF_INET;
+    length = sizeof(sockaddr_in);
+  }
+  // IP_RECVERR: an unconnected socket reports ECONNREFUSED (the server's port is closed)
+  // only with it; passive health counts those.
+  if (rc == 0) rc = setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on));
+  if (rc == 0) rc = bind(fd, reinterpret_cast<const sockaddr*>(&any), length);
+  if (rc != 0) {
+    const int error = errno;
+    close(fd);
+    return -error;
+  }
+  return fd;
+}
+
+void KernelIo::close_socket(int fd) { close(fd); }
+
+void KernelIo::drain_error_queue(int fd) {
+  constexpr int kErrorsMax = 64;  // bounded: the queue is refilled only by new ICMP errors
+  alignas(cmsghdr) char control[256];
+  char data[64];
+  for (int i = 0; i < kErrorsMax; ++i) {
+    iovec vector{data, sizeof(data)};
+    msghdr header{};
+    header.msg_iov = &vector;
+    header.msg_iovlen = 1;
+    header.msg_control = control;
+    header.msg_controllen = sizeof(control);
+    if (recvmsg(fd, &header, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) return;
+  }
 }
 
 }  // namespace shortline

@@ -1,6 +1,7 @@
 // The one narrow interface to io_uring (liburing) that the worker uses: ring set-up with
 // SINGLE_ISSUER and DEFER_TASKRUN (Linux 6.1), a provided-buffer ring (5.19), multishot
-// receives (recvmsg: 6.0), sends, cancels, batched reaping and one submit per loop.
+// receives (recvmsg: 6.0), sends, cancels, batched reaping and one submit per loop; and
+// KernelIo, the worker's WorkerIo made of them.
 #pragma once
 
 #include <liburing.h>
@@ -9,19 +10,9 @@
 #include <memory>
 #include <system_error>
 
+#include "dataplane/worker_io.h"
+
 namespace shortline {
-
-struct Completion {
-  uint64_t user_data;
-  int32_t result;
-  uint32_t flags;
-
-  [[nodiscard]] bool more() const { return (flags & IORING_CQE_F_MORE) != 0; }
-  [[nodiscard]] bool has_buffer() const { return (flags & IORING_CQE_F_BUFFER) != 0; }
-  [[nodiscard]] uint16_t buffer_id() const {
-    return static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
-  }
-};
 
 class Uring {
  public:
@@ -36,8 +27,7 @@ class Uring {
 
   // Prepare operations. Each returns false only if the submission queue stays full even
   // after flushing it to the kernel (never in steady state: the queue is sized for a batch).
-  bool recvmsg_multishot(int fd, msghdr* header, uint16_t buffer_group, uint64_t user_data);
-  bool recv_multishot(int fd, uint16_t buffer_group, uint64_t user_data);
+  bool recvmsg_multishot(int fd, const msghdr* header, uint16_t buffer_group, uint64_t user_data);
   bool sendmsg(int fd, const msghdr* message, uint64_t user_data);
   bool cancel(uint64_t target_user_data, uint64_t user_data);
 
@@ -85,6 +75,38 @@ class BufferRing {
   uint32_t size_ = 0;
   uint16_t group_ = 0;
   int pending_ = 0;
+};
+
+// The real WorkerIo: one Uring, its provided-buffer ring (group kBufferGroup) and plain
+// socket calls for the start-up work.
+class KernelIo final : public WorkerIo {
+ public:
+  static constexpr uint16_t kBufferGroup = 1;
+
+  int init(uint32_t sq_entries, uint32_t buffers, uint32_t buffer_bytes) override;
+  bool recvmsg_multishot(int fd, const msghdr* header, uint64_t user_data) override {
+    return ring_.recvmsg_multishot(fd, header, kBufferGroup, user_data);
+  }
+  bool sendmsg(int fd, const msghdr* message, uint64_t user_data) override {
+    return ring_.sendmsg(fd, message, user_data);
+  }
+  bool cancel(uint64_t target_user_data, uint64_t user_data) override {
+    return ring_.cancel(target_user_data, user_data);
+  }
+  void submit() override { ring_.submit(); }
+  void submit_and_wait(uint64_t timeout_ns) override { ring_.submit_and_wait(timeout_ns); }
+  uint32_t reap(Completion* out, uint32_t max) override { return ring_.reap(out, max); }
+  uint8_t* buffer(uint16_t id) override { return buffers_.buffer(id); }
+  void recycle(uint16_t id) override { buffers_.recycle(id); }
+  void commit_buffers() override { buffers_.commit(); }
+  int open_upstream_socket(int family) override;
+  void close_socket(int fd) override;
+  void drain_error_queue(int fd) override;
+
+ private:
+  // Declared first so that it is destroyed last: the buffer ring unregisters from it.
+  Uring ring_;
+  BufferRing buffers_;
 };
 
 }  // namespace shortline

@@ -1,0 +1,302 @@
+// The worker's sessions: placing a batch, opening a session on a pooled upstream socket,
+// admission (per-source limits, eviction of never-answered sessions first), the end of an
+// exchange, request timeouts and bounded timer passes.
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "dataplane/packet_info.h"
+#include "dataplane/worker.h"
+
+namespace shortline {
+namespace {
+
+uint32_t ceil_div(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+
+Counter admission_counter(Admission admission) {
+  switch (admission) {
+    case Admission::source_rate: return Counter::drop_source_rate;
+    case Admission::prefix_rate: return Counter::drop_prefix_rate;
+    case Admission::source_sessions: return Counter::drop_source_sessions;
+    case Admission::table_full: return Counter::drop_source_table_full;
+    case Admission::admitted: break;
+  }
+  std::abort();  // admitted is not a drop
+}
+
+// Sessions looked at from the oldest never-answered one for one that may be evicted.
+constexpr uint32_t kEvictionScanMax = 8;
+
+}  // namespace
+
+uint64_t Worker::server_identity(const Session& session) {
+  return uint64_t{session.server_slot} << 32 | session.server_generation;
+}
+
+void Worker::place_requests(const PoolSnapshot& pool) {
+  if (request_count_ == 0) return;
+  picker_.begin_batch(pool, table_);
+  for (uint32_t r = 0; r < request_count_; ++r) forward_request(requests_[r], pool);
+  (void)picker_.end_batch();
+  request_count_ = 0;
+}
+
+void Worker::forward_request(const Request& request, const PoolSnapshot& pool) {
+  const FlowKey client = FlowKey::from_name(request.name, request.name_length, FlowKey::kAnyServer);
+  if (client.family == 0) [[unlikely]] {
+    drop_request(request.buffer_id, Counter::drop_bad_source);
+    return;
+  }
+  uint32_t source = kNoSource;
+  const Admission admission = limiter_.admit_request(client, now_ns_, &source);
+  if (admission != Admission::admitted) [[unlikely]] {
+    drop_request(request.buffer_id, admission_counter(admission));
+    return;
+  }
+  const uint32_t index = session_for(request, client, source, pool);
+  if (index == kNoSession) return;  // dropped and counted
+  send_request(request, index);
+  // One-way traffic expects nothing back: in packet affinity the exchange is the send.
+  if (responses_ == 0) complete_if_done(index);
+}
+
+// The member the picker chose for this request, or nullptr (dropped and counted).
+const PoolMember* Worker::pick_member(const Request& request, const PoolSnapshot& pool) {
+  const int32_t member = picker_.pick();
+  if (member == kNoServer) [[unlikely]] {
+    drop_request(request.buffer_id, Counter::drop_no_server);
+    return nullptr;
+  }
+  return &pool.members[member];
+}
+
+// Whether the session's slot still holds the server the session was opened for.
+bool Worker::same_server(const Session& session) const {
+  return table_.slot(session.server_slot).generation.load(std::memory_order_relaxed) ==
+         session.server_generation;
+}
+
+uint32_t Worker::session_for(const Request& request, const FlowKey& client, uint32_t source,
+                             const PoolSnapshot& pool) {
+  if (config_.affinity == Affinity::flow) {
+    // Flow: the client's session decides, while its server is still there and not DOWN.
+    const uint32_t found = sessions_.find(client);
+    if (found != kNoSession) {
+      const Session& s = sessions_.at(found);
+      if (same_server(s) &&
+          table_.slot(s.server_slot).state.load(std::memory_order_relaxed) != ServerState::down)
+        return found;
+      close_session(found, Counter::sessions_expired);  // its server left: pick again
+    }
+    const PoolMember* chosen = pick_member(request, pool);
+    return chosen == nullptr ? kNoSession : open_session(client, *chosen, request, source);
+  }
+  // Packet: pick first, then reuse the (client, server) session if one is mid-exchange.
+  const PoolMember* chosen = pick_member(request, pool);
+  if (chosen == nullptr) return kNoSession;
+  FlowKey key = client;
+  key.server_slot = chosen->slot;
+  const uint32_t found = sessions_.find(key);
+  if (found != kNoSession) {
+    if (same_server(sessions_.at(found))) return found;
+    close_session(found, Counter::sessions_expired);
+  }
+  return open_session(key, *chosen, request, source);
+}
+
+uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, const Request& request,
+                              uint32_t source) {
+  if (limiter_.admit_session(source, now_ns_) != Admission::admitted) [[unlikely]] {
+    drop_request(request.buffer_id, Counter::drop_source_sessions);
+    return kNoSession;
+  }
+  ClientName server;
+  Counter refused = Counter::drop_upstream_send;  // an IPv6 server from an IPv4-only pool
+  uint32_t socket = kNoSocket;
+  if (to_socket_family(member.address.sockaddr_ptr(), member.address.length, upstream_family_,
+                       server)) {
+    refused = Counter::drop_session_table_full;
+    if (!sessions_.full() || make_room()) {
+      refused = Counter::drop_upstream_socket;
+      const uint64_t identity =
+          uint64_t{member.slot} << 32 |
+          table_.slot(member.slot).generation.load(std::memory_order_relaxed);
+      socket = take_socket(identity);
+    }
+  }
+  if (socket == kNoSocket) [[unlikely]] {
+    limiter_.session_closed(source);
+    drop_request(request.buffer_id, refused);
+    return kNoSession;
+  }
+  const uint32_t index = sessions_.insert(key, now_ns_);
+  assert(index != kNoSession);
+  Session& session = sessions_.at(index);
+  session.server = server;
+  session.socket = socket;
+  session.source_entry = source;
+  session.server_slot = member.slot;
+  session.server_generation = table_.slot(member.slot).generation.load(std::memory_order_relaxed);
+  std::memcpy(&session.client.storage, request.name,
+              std::min<std::size_t>(request.name_length, sizeof(session.client.storage)));
+  session.client.length = request.name_length;
+  sessions_.mark_unreplied(index);
+  socket_session_[socket] = index;
+  stats_.add(Counter::sessions_created);
+  return index;
+}
+
+// A socket for a session towards `server`; with none free, one never-answered session
+// makes way (its socket is quarantined against its own server, so it serves another).
+uint32_t Worker::take_socket(uint64_t server) {
+  uint32_t socket = pool_.acquire(server, now_ns_);
+  if (socket == kNoSocket && make_room()) socket = pool_.acquire(server, now_ns_);
+  return socket;
+}
+
+// The session to evict for room: the oldest never-answered one whose source was never
+// answered either (a flood of one-shot sources), else the least recently used flow
+// session with nothing in flight. kNoSession when every session is being answered.
+uint32_t Worker::eviction_candidate() const {
+  uint32_t i = sessions_.oldest_unreplied();
+  for (uint32_t looked = 0; i != kNoSession && looked < kEvictionScanMax; ++looked) {
+    const Session& s = sessions_.at(i);
+    if (!limiter_.answered(s.source_entry)) return i;
+    i = s.unreplied.prev;
+  }
+  const uint32_t oldest = sessions_.oldest();
+  if (oldest != kNoSession && sessions_.at(oldest).pending_replies == 0) return oldest;
+  return kNoSession;
+}
+
+bool Worker::make_room() {
+  const uint32_t victim = eviction_candidate();
+  if (victim == kNoSession) return false;
+  close_session(victim, Counter::sessions_evicted);
+  return true;
+}
+
+// Ends a session: its requests stop counting as in flight, its socket goes back to the
+// pool (quarantined against its server if a reply may still come) and its source's
+// session count drops.
+void Worker::close_session(uint32_t index, Counter reason) {
+  Session& session = sessions_.at(index);
+  const bool late = session.pending_replies != 0 || session.timed_out;
+  if (session.pending_replies != 0) abandon_requests(session, index);
+  socket_session_[session.socket] = kNoSession;
+  if (late) pool_.release_late(session.socket, server_identity(session), now_ns_);
+  else pool_.release_clean(session.socket);
+  limiter_.session_closed(session.source_entry);
+  sessions_.erase(index);
+  stats_.add(reason);
+}
+
+// The session closes with requests unanswered (evicted, its server left, drain ended).
+void Worker::abandon_requests(Session& session, uint32_t index) {
+  if (responses_ != 0) {
+    const uint32_t requests = ceil_div(session.pending_replies, responses_);
+    deltas_.add_in_flight(session.server_slot, -static_cast<int64_t>(requests));
+  }
+  session.pending_replies = 0;
+  sessions_.clear_pending(index);
+}
+
+void Worker::time_out_requests(uint32_t index) {
+  Session& session = sessions_.at(index);
+  if (session.pending_replies == 0 || responses_ == 0) return;
+  const uint32_t requests = ceil_div(session.pending_replies, responses_);
+  deltas_.add_in_flight(session.server_slot, -static_cast<int64_t>(requests));
+  deltas_.add_timeouts(session.server_slot, requests);
+  stats_.add(Counter::requests_timed_out, requests);
+  session.pending_replies = 0;
+  session.timed_out = true;
+  sessions_.clear_pending(index);
+}
+
+void Worker::reply_arrived(uint32_t index) {
+  Session& session = sessions_.at(index);
+  session.last_reply_ns = now_ns_;
+  if (!session.replied) {
+    session.replied = true;
+    sessions_.clear_unreplied(index);
+    limiter_.mark_answered(session.source_entry);
+  }
+  if (session.pending_replies == 0) {
+    stats_.add(Counter::replies_unexpected);
+    return;
+  }
+  const uint32_t before = ceil_div(session.pending_replies, responses_);
+  --session.pending_replies;
+  if (ceil_div(session.pending_replies, responses_) < before)
+    deltas_.add_in_flight(session.server_slot, -1);
+  deltas_.add_reply(session.server_slot);
+  if (session.pending_replies == 0) sessions_.clear_pending(index);
+}
+
+// Packet affinity: a session whose expected replies are all in (nothing in flight) is done
+// at once, and its socket is ready for the next client. Flow sessions live until idle.
+void Worker::complete_if_done(uint32_t index) {
+  const Session& session = sessions_.at(index);
+  if (config_.affinity != Affinity::packet || !session.open || session.pending_replies != 0)
+    return;
+  close_session(index, Counter::sessions_completed);
+}
+
+// At most timer_work_max sessions are closed per pass; the rest wait for the next loop
+// iteration, so one pass never stalls the batch.
+void Worker::run_timers(uint64_t now_ns) {
+  uint32_t budget = config_.timer_work_max;
+  budget -= expire_timed_out(now_ns, budget);
+  if (config_.affinity == Affinity::flow) {
+    budget -= expire_unreplied(now_ns, budget);
+    budget -= expire_idle(now_ns, budget);
+  }
+  budget -= std::min(budget, pool_.expire(now_ns, budget));
+  next_timer_ns_ = budget == 0 ? now_ns : now_ns + timer_interval_ns_;
+}
+
+uint32_t Worker::expire_timed_out(uint64_t now_ns, uint32_t budget) {
+  uint32_t done = 0;
+  for (uint32_t i = sessions_.oldest_pending(); i != kNoSession && done < budget;
+       i = sessions_.oldest_pending(), ++done) {
+    if (now_ns - sessions_.at(i).last_request_ns < request_timeout_ns_) break;
+    time_out_requests(i);
+    complete_if_done(i);  // packet affinity: the exchange is over, unanswered
+  }
+  return done;
+}
+
+uint32_t Worker::expire_unreplied(uint64_t now_ns, uint32_t budget) {
+  uint32_t done = 0;
+  for (uint32_t i = sessions_.oldest_unreplied(); i != kNoSession && done < budget;
+       i = sessions_.oldest_unreplied(), ++done) {
+    if (now_ns - sessions_.at(i).last_request_ns < unreplied_timeout_ns_) break;
+    close_session(i, Counter::sessions_expired);
+  }
+  return done;
+}
+
+uint32_t Worker::expire_idle(uint64_t now_ns, uint32_t budget) {
+  uint32_t done = 0;
+  for (uint32_t i = sessions_.oldest(); i != kNoSession && done < budget;
+       i = sessions_.oldest(), ++done) {
+    const Session& s = sessions_.at(i);
+    if (now_ns - s.last_request_ns < idle_timeout_ns_) break;
+    if (now_ns - s.last_reply_ns < idle_timeout_ns_) {
+      sessions_.touch(i, s.last_reply_ns);  // replies still flow: keep it, ordered by them
+      if (sessions_.oldest() == i) break;
+      continue;
+    }
+    close_session(i, Counter::sessions_expired);
+  }
+  return done;
+}
+
+void Worker::close_all_sessions() {
+  for (uint32_t i = sessions_.oldest(); i != kNoSession; i = sessions_.oldest()) {
+    if (sessions_.at(i).pending_replies != 0) time_out_requests(i);
+    close_session(i, Counter::sessions_expired);
+  }
+}
+
+}  // namespace shortline
