@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "control/config_values.h"
+#include "dataplane/dataplane_limits.h"
 
 namespace shortline {
 namespace {
@@ -32,37 +33,46 @@ constexpr std::string_view kServerKeys[] = {"count", "port_range_start", "port_r
                                             "start_id", "queue_update_interval"};
 constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_range_end",
                                             "start_id"};
-constexpr std::string_view kLoadBalancerKeys[] = {"server_side_port",
-                                                  "client_side_port",
-                                                  "server_scaling_threshold",
-                                                  "listen_address",
-                                                  "workers",
-                                                  "pin_workers",
-                                                  "udp_gso",
-                                                  "policy",
-                                                  "affinity",
-                                                  "responses_per_request",
-                                                  "request_timeout_ms",
-                                                  "session_idle_timeout_ms",
-                                                  "max_sessions",
-                                                  "max_servers",
-                                                  "max_datagram_bytes",
-                                                  "buffers_per_worker",
-                                                  "batch_size_max",
-                                                  "drain_timeout_ms",
-                                                  "backends",
-                                                  "admin_enabled",
-                                                  "admin_address",
-                                                  "admin_port",
-                                                  "report_interval_ms",
-                                                  "missed_reports",
-                                                  "control_allowed_sources",
-                                                  "auth_key_file",
-                                                  "min_servers",
-                                                  "max_servers_running",
-                                                  "scale_up_hold_ms",
-                                                  "scale_down_idle_ms",
-                                                  "scale_cooldown_ms"};
+// The load_balancer keys read by hand (not plain integers, or not the data plane's). The
+// data plane's integer keys come from its limits table and sit between these two lists.
+constexpr std::string_view kLoadBalancerHeadKeys[] = {
+    "server_side_port", "client_side_port", "server_scaling_threshold", "listen_address",
+    "pin_workers",      "udp_gso",          "policy",                   "affinity"};
+constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
+                                                      "admin_enabled",
+                                                      "admin_address",
+                                                      "admin_port",
+                                                      "report_interval_ms",
+                                                      "missed_reports",
+                                                      "control_allowed_sources",
+                                                      "auth_key_file",
+                                                      "min_servers",
+                                                      "max_servers_running",
+                                                      "scale_up_hold_ms",
+                                                      "scale_down_idle_ms",
+                                                      "scale_cooldown_ms"};
+
+template <size_t kHead, size_t kTail>
+consteval auto join_keys(const std::string_view (&head)[kHead],
+                         const std::string_view (&tail)[kTail]) {
+  std::array<std::string_view, kHead + std::size(kDataplaneLimits) + kTail> keys{};
+  size_t next = 0;
+  for (const auto key : head) keys[next++] = key;
+  for (const DataplaneLimit& limit : kDataplaneLimits) keys[next++] = limit.key;
+  for (const auto key : tail) keys[next++] = key;
+  return keys;
+}
+constexpr auto kLoadBalancerKeys = join_keys(kLoadBalancerHeadKeys, kLoadBalancerTailKeys);
+
+template <size_t kCount>
+consteval bool keys_are_unique(const std::array<std::string_view, kCount>& keys) {
+  for (size_t i = 0; i < kCount; ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (keys[i] == keys[j]) return false;
+  return true;
+}
+static_assert(keys_are_unique(kLoadBalancerKeys), "a load_balancer key is read twice");
+
 constexpr std::string_view kControllerKeys[] = {"port",
                                                 "server_command",
                                                 "server_service_ms",
@@ -75,10 +85,6 @@ constexpr std::string_view kBackendKeys[] = {"address", "weight"};
 
 constexpr uint32_t kServerCountMax = 1024;
 constexpr uint32_t kClientCountMax = 10000;
-constexpr uint32_t kRequestTimeoutMsMax = 3'600'000;       // an hour
-constexpr uint32_t kSessionIdleTimeoutMsMax = 86'400'000;  // a day
-constexpr uint32_t kDrainTimeoutMsMax = 600'000;           // ten minutes
-constexpr uint32_t kBuffersPerWorkerMin = 64;
 constexpr double kQueueUpdateIntervalSMax = 86'400;
 constexpr double kScalingThresholdMax = 1'000'000;
 
@@ -215,30 +221,19 @@ std::vector<BackendSpec> read_backends(const Json& value, const std::string& pat
   return backends;
 }
 
-// The data plane's keys, each onto its DataplaneConfig field with the same limit it asserts.
+// The data plane's integer keys, each read through its row of the limits table (so each has
+// the range the data plane asserts), then its two switches.
 void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
-  using Limits = DataplaneConfig;
-  section.integer("workers", dataplane.workers, 0, Limits::kWorkersMax);
+  for (const DataplaneLimit& limit : kDataplaneLimits) {
+    const Json* value = section.find(limit.key);
+    if (value == nullptr) continue;
+    const std::optional<uint64_t> number = integer_value(*value);
+    if (!number || !limit_allows(limit, *number))
+      fail(section.path_of(limit.key), shown(*value), limit_allowed(limit));
+    dataplane.*limit.field = static_cast<uint32_t>(*number);
+  }
   section.boolean("pin_workers", dataplane.pin_workers);
   section.boolean("udp_gso", dataplane.udp_gso);
-  section.integer("responses_per_request", dataplane.responses_per_request, 0,
-                  Limits::kResponsesPerRequestMax);
-  section.integer("request_timeout_ms", dataplane.request_timeout_ms, 1, kRequestTimeoutMsMax);
-  section.integer("session_idle_timeout_ms", dataplane.session_idle_timeout_ms, 1,
-                  kSessionIdleTimeoutMsMax);
-  section.integer("max_sessions", dataplane.max_sessions, 1, Limits::kSessionsMax);
-  section.integer("max_servers", dataplane.max_servers, 1, Limits::kServersMax);
-  section.integer("max_datagram_bytes", dataplane.max_datagram_bytes, 1, Limits::kDatagramBytesMax);
-  section.integer("batch_size_max", dataplane.batch_size_max, 1, Limits::kBatchSizeMax);
-  section.integer("drain_timeout_ms", dataplane.drain_timeout_ms, 0, kDrainTimeoutMsMax);
-  // The provided-buffer ring needs a power of two entries.
-  if (const Json* value = section.find("buffers_per_worker")) {
-    const std::string path = section.path_of("buffers_per_worker");
-    const auto buffers = read_integer(*value, path, 0, Limits::kBuffersPerWorkerMax);
-    if (buffers < kBuffersPerWorkerMin || (buffers & (buffers - 1)) != 0)
-      fail(path, shown(*value), "a power of two from 64 to 32768");
-    dataplane.buffers_per_worker = static_cast<uint32_t>(buffers);
-  }
 }
 
 void read_names(const Section& section, DataplaneConfig& dataplane) {
@@ -353,6 +348,10 @@ Config read_config(const Json& document) {
   const auto admin = compose_address(balancer.admin_address, balancer.admin_port);
   if (!admin) throw ConfigError{"config: load_balancer.admin_address: cannot be composed"};
   balancer.admin_listen = *admin;
+  // Every key was checked as it was read; this holds the whole config to the data plane's
+  // own check, relations included, so nothing the loader returns can fail it later.
+  const std::string error = validate_limits(balancer.dataplane);
+  if (!error.empty()) throw ConfigError{std::string("config: load_balancer.").append(error)};
   return config;
 }
 
@@ -401,6 +400,8 @@ ConfigResult load_config_file(const std::string& path) {
   if (std::ferror(file.get())) return cannot_read(std::generic_category().message(errno));
   return parse_config(text);
 }
+
+std::span<const std::string_view> load_balancer_keys() { return kLoadBalancerKeys; }
 
 std::optional<Policy> parse_policy(std::string_view name) {
   for (const auto policy :

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,8 @@ struct ConfigResult {
 [[nodiscard]] ConfigResult parse_config(std::string_view json_text);
 // Reads and parses a file; a missing or unreadable file is an error naming the path.
 [[nodiscard]] ConfigResult load_config_file(const std::string& path);
+// Every key the load_balancer section accepts, in the order its unknown-key error lists them.
+[[nodiscard]] std::span<const std::string_view> load_balancer_keys();
 // Parses policy and affinity names as used in config.json and on the command line.
 [[nodiscard]] std::optional<Policy> parse_policy(std::string_view name);
 [[nodiscard]] std::optional<Affinity> parse_affinity(std::string_view name);

@@ -79,10 +79,14 @@ std::string integer_range(uint64_t min, uint64_t max) {
   return text;
 }
 
+std::optional<uint64_t> integer_value(const Json& value) {
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_string()) return parse_decimal(value.get_ref<const std::string&>());
+  return std::nullopt;
+}
+
 uint64_t read_integer(const Json& value, std::string_view path, uint64_t min, uint64_t max) {
-  std::optional<uint64_t> number;
-  if (value.is_number_unsigned()) number = value.get<uint64_t>();
-  if (value.is_string()) number = parse_decimal(value.get_ref<const std::string&>());
+  const std::optional<uint64_t> number = integer_value(value);
   if (!number || *number < min || *number > max) fail(path, shown(value), integer_range(min, max));
   return *number;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,6 +35,8 @@ inline constexpr size_t kShownCharsMax = 64;  // of a string value quoted in an 
 [[noreturn]] void fail(std::string_view path, std::string_view value_shown,
                        std::string_view allowed);
 [[nodiscard]] std::string integer_range(uint64_t min, uint64_t max);
+// A JSON unsigned integer or a whole decimal string ("42"); nullopt for anything else.
+[[nodiscard]] std::optional<uint64_t> integer_value(const Json& value);
 [[nodiscard]] uint64_t read_integer(const Json& value, std::string_view path, uint64_t min,
                                     uint64_t max);
 // A real number above min and at most max.

@@ -82,6 +82,10 @@ constexpr Flag kFlags[] = {
   {"--max-sessions", "N", "max_sessions", "session table size, all workers together",
    [](const Config& c) { return number_text(dp(c).max_sessions); },
    [](const Config& from, Config& to) { dp(to).max_sessions = dp(from).max_sessions; }},
+  {"--upstream-sockets", "N", "upstream_sockets",
+   "upstream sockets opened at start; 0 = as many as RLIMIT_NOFILE allows",
+   [](const Config& c) { return number_text(dp(c).upstream_sockets); },
+   [](const Config& from, Config& to) { dp(to).upstream_sockets = dp(from).upstream_sockets; }},
   {"--max-datagram-bytes", "N", "max_datagram_bytes", "larger datagrams are dropped and counted",
    [](const Config& c) { return number_text(dp(c).max_datagram_bytes); },
    [](const Config& from, Config& to) {
@@ -186,8 +190,6 @@ std::optional<std::string> apply_backends(const std::vector<Occurrence>& occurre
   message.append(" backends is more than load_balancer.max_servers (");
   return cli_error("--backend", message.append(std::to_string(dp(config).max_servers) + ")"));
 }
-
-// "1.2.3.4" or "::1": the host of an address, without port or brackets, as the
 
 // The message for a --listen or --admin value NetAddress::parse refused.
 std::string not_an_address(std::string_view value, std::string_view alternatives) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <latch>
 
+#include "dataplane/dataplane_limits.h"
 #include "dataplane/monotonic_clock.h"
 
 namespace shortline {
@@ -94,6 +95,11 @@ Balancer::~Balancer() {
 }
 
 std::string Balancer::start() {
+  // control/ validated the same table with key paths; this catches a caller that did not.
+  if (auto error = validate_limits(config_); !error.empty()) {
+    config_error_ = true;
+    return error;
+  }
   file_limit_ = raise_file_limit();
   plan_ = plan_capacity(config_, config_.workers, file_limit_.soft, ephemeral_port_count());
   if (!plan_.error.empty()) {

@@ -117,6 +117,87 @@ TEST(ConfigTest, EveryNewKeyIsRead) {
   EXPECT_EQ(dataplane.backends[1].weight, 3u);
 }
 
+TEST(ConfigTest, EveryPoolAndAdmissionKeyIsRead) {
+  const Config config = must_parse(R"({"load_balancer": {
+    "session_unreplied_timeout_ms": 1500, "upstream_sockets": "4096",
+    "late_reply_quarantine_ms": "0", "source_requests_per_s": 1000,
+    "source_requests_burst": "50", "source_sessions_per_s": 20, "prefix_requests_per_s": "8000",
+    "source_sessions_max": 64, "socket_buffer_bytes": "1048576", "timer_work_max": 128}})");
+  const DataplaneConfig& dataplane = config.load_balancer.dataplane;
+  EXPECT_EQ(dataplane.session_unreplied_timeout_ms, 1500u);
+  EXPECT_EQ(dataplane.upstream_sockets, 4096u);
+  EXPECT_EQ(dataplane.late_reply_quarantine_ms, 0u);
+  EXPECT_EQ(dataplane.source_requests_per_s, 1000u);
+  EXPECT_EQ(dataplane.source_requests_burst, 50u);
+  EXPECT_EQ(dataplane.source_sessions_per_s, 20u);
+  EXPECT_EQ(dataplane.prefix_requests_per_s, 8000u);
+  EXPECT_EQ(dataplane.source_sessions_max, 64u);
+  EXPECT_EQ(dataplane.socket_buffer_bytes, 1048576u);
+  EXPECT_EQ(dataplane.timer_work_max, 128u);
+}
+
+TEST(ConfigTest, PoolAndAdmissionKeysDefault) {
+  const DataplaneConfig dataplane = must_parse("{}").load_balancer.dataplane;
+  EXPECT_EQ(dataplane.session_unreplied_timeout_ms, 3000u);
+  EXPECT_EQ(dataplane.upstream_sockets, 0u);  // derived from RLIMIT_NOFILE at start
+  EXPECT_EQ(dataplane.late_reply_quarantine_ms, 2000u);
+  EXPECT_EQ(dataplane.source_requests_per_s, 0u);
+  EXPECT_EQ(dataplane.source_requests_burst, 0u);
+  EXPECT_EQ(dataplane.source_sessions_per_s, 0u);
+  EXPECT_EQ(dataplane.prefix_requests_per_s, 0u);
+  EXPECT_EQ(dataplane.source_sessions_max, 0u);
+  EXPECT_EQ(dataplane.socket_buffer_bytes, 4u << 20);
+  EXPECT_EQ(dataplane.timer_work_max, 256u);
+}
+
+TEST(ConfigTest, PoolAndAdmissionBoundsAreAccepted) {
+  const auto read = [](std::string_view key, std::string_view value) {
+    return must_parse(balancer(key, value)).load_balancer.dataplane;
+  };
+  EXPECT_EQ(read("upstream_sockets", R"("16777216")").upstream_sockets, 16777216u);
+  EXPECT_EQ(read("socket_buffer_bytes", "4096").socket_buffer_bytes, 4096u);
+  EXPECT_EQ(read("socket_buffer_bytes", R"("1073741824")").socket_buffer_bytes, 1u << 30);
+  EXPECT_EQ(read("timer_work_max", "1048576").timer_work_max, 1u << 20);
+  EXPECT_EQ(read("source_requests_per_s", "100000000").source_requests_per_s, 100000000u);
+  EXPECT_EQ(read("late_reply_quarantine_ms", "600000").late_reply_quarantine_ms, 600000u);
+  EXPECT_EQ(read("session_unreplied_timeout_ms", "86400000").session_unreplied_timeout_ms,
+            86400000u);
+  // Not tied to the idle timeout or to max_sessions: the data plane asks neither.
+  EXPECT_EQ(read("session_unreplied_timeout_ms", "60000").session_unreplied_timeout_ms, 60000u);
+}
+
+TEST(ConfigTest, PoolAndAdmissionKeysOutOfRange) {
+  expect_error(balancer("session_unreplied_timeout_ms", "0"),
+               {"load_balancer.session_unreplied_timeout_ms: 0", "an integer from 1 to 86400000"});
+  expect_error(balancer("upstream_sockets", R"("16777217")"),
+               {"load_balancer.upstream_sockets: \"16777217\"", "from 0 to 16777216"});
+  expect_error(balancer("late_reply_quarantine_ms", "600001"),
+               {"load_balancer.late_reply_quarantine_ms: 600001", "from 0 to 600000"});
+  expect_error(balancer("source_requests_per_s", "100000001"),
+               {"load_balancer.source_requests_per_s: 100000001", "from 0 to 100000000"});
+  expect_error(balancer("source_requests_burst", "-1"),
+               {"load_balancer.source_requests_burst: -1", "from 0 to 100000000"});
+  expect_error(balancer("source_sessions_per_s", R"("lots")"),
+               {"load_balancer.source_sessions_per_s: \"lots\"", "an integer"});
+  expect_error(balancer("prefix_requests_per_s", "1.5"),
+               {"load_balancer.prefix_requests_per_s: 1.5", "an integer"});
+  expect_error(balancer("source_sessions_max", "16777217"),
+               {"load_balancer.source_sessions_max: 16777217", "from 0 to 16777216"});
+  expect_error(balancer("socket_buffer_bytes", "4095"),
+               {"load_balancer.socket_buffer_bytes: 4095", "from 4096 to 1073741824"});
+  expect_error(balancer("socket_buffer_bytes", R"("1073741825")"),
+               {"load_balancer.socket_buffer_bytes: \"1073741825\""});
+  expect_error(balancer("timer_work_max", "0"),
+               {"load_balancer.timer_work_max: 0", "from 1 to 1048576"});
+  expect_error(balancer("timer_work_max", "true"), {"load_balancer.timer_work_max: true"});
+}
+
+TEST(ConfigTest, UnknownKeyListsThePoolAndAdmissionKeys) {
+  expect_error(balancer("upstream_socket", "1"),
+               {"load_balancer.upstream_socket: unknown key", "upstream_sockets",
+                "session_unreplied_timeout_ms", "socket_buffer_bytes", "source_sessions_max"});
+}
+
 TEST(ConfigTest, ListenAddressForms) {
   EXPECT_EQ(must_parse(balancer("listen_address", R"("localhost")"))
                 .load_balancer.dataplane.listen.to_string(),
@@ -215,7 +296,10 @@ TEST(ConfigTest, BuffersPerWorkerMustBeAPowerOfTwo) {
   expect_error(balancer("buffers_per_worker", "100"),
                {"buffers_per_worker: 100", "a power of two from 64 to 32768"});
   expect_error(balancer("buffers_per_worker", "32"), {"buffers_per_worker: 32"});
-  expect_error(balancer("buffers_per_worker", "65536"), {"buffers_per_worker: 65536"});
+  expect_error(balancer("buffers_per_worker", "65536"),
+               {"buffers_per_worker: 65536", "a power of two from 64 to 32768"});
+  expect_error(balancer("buffers_per_worker", R"("0")"),
+               {"load_balancer.buffers_per_worker: \"0\"", "a power of two"});
 }
 
 TEST(ConfigTest, BadRealNumbers) {

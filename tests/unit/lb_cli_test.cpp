@@ -105,6 +105,22 @@ TEST(LbCliTest, EveryValueFlagInBothForms) {
   EXPECT_EQ(dataplane.workers, 2u);
 }
 
+TEST(LbCliTest, UpstreamSocketsFlag) {
+  EXPECT_EQ(must_parse({}).load_balancer.dataplane.upstream_sockets, 0u);
+  EXPECT_EQ(must_parse({"--upstream-sockets", "2048"}).load_balancer.dataplane.upstream_sockets,
+            2048u);
+  const ConfigFile file(R"({"load_balancer": {"upstream_sockets": "100"}})");
+  EXPECT_EQ(must_parse({"--upstream-sockets=300", "--config", file.path()})
+                .load_balancer.dataplane.upstream_sockets,
+            300u);
+  EXPECT_EQ(must_parse({"--config", file.path()}).load_balancer.dataplane.upstream_sockets, 100u);
+  expect_error({"--upstream-sockets", "16777217"},
+               {"--upstream-sockets: \"16777217\"", "from 0 to 16777216"});
+  expect_error({"--upstream-sockets=many"}, {"--upstream-sockets: \"many\""});
+  expect_error({"--upstream-sockets"}, {"--upstream-sockets: missing value (expected N)"});
+  EXPECT_NE(lb_help_text().find("--upstream-sockets N"), std::string::npos);
+}
+
 TEST(LbCliTest, SwitchCanBeTurnedOffExplicitly) {
   const ConfigFile file(R"({"load_balancer": {"pin_workers": true}})");
   EXPECT_FALSE(must_parse({"--config", file.path(), "--pin-workers=false"})
@@ -144,7 +160,8 @@ TEST(LbCliTest, HelpTextMentionsEveryFlag) {
        {"--config FILE", "--listen HOST:PORT", "--backend HOST:PORT[@W]", "--workers N",
         "--policy NAME", "--affinity NAME", "--pin-workers", "--responses N",
         "--request-timeout-ms N", "--idle-timeout-ms N", "--max-sessions N",
-        "--max-datagram-bytes N", "--udp-gso", "--help", "-h", "--version"}) {
+        "--max-datagram-bytes N", "--upstream-sockets N", "--udp-gso", "--help", "-h",
+       "--version"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   EXPECT_NE(text.find("(default: 127.0.0.1:54001)"), std::string::npos) << text;
