@@ -39,15 +39,22 @@ inline constexpr int kSocketBufferBytes = 4 << 20;  // capped by net.core.[rw]me
   std::exit(2);
 }
 
-// "--name value" or "--name=value" pairs; a name may repeat. Unknown names are an error.
+// "--name value" or "--name=value" pairs; a name may repeat. Names listed in `switches` take
+// no value ("--churn"; has() tells whether one was given). Unknown names are an error.
 class Flags {
  public:
-  Flags(int argc, char** argv, std::initializer_list<std::string_view> known) {
+  Flags(int argc, char** argv, std::initializer_list<std::string_view> known,
+        std::initializer_list<std::string_view> switches = {}) {
     for (int i = 1; i < argc; ++i) {
       std::string_view arg = argv[i];
       if (arg.substr(0, 2) != "--") usage_error(std::string("unexpected argument ") + argv[i]);
       arg.remove_prefix(2);
       std::string name(arg.substr(0, arg.find('=')));
+      if (contains(switches, name)) {
+        if (arg.find('=') != std::string_view::npos) usage_error("--" + name + " takes no value");
+        pairs_.emplace_back(std::move(name), "1");
+        continue;
+      }
       std::string value;
       if (arg.find('=') != std::string_view::npos) {
         value = std::string(arg.substr(arg.find('=') + 1));
@@ -56,12 +63,12 @@ class Flags {
       } else {
         usage_error("--" + name + " needs a value");
       }
-      bool is_known = false;
-      for (auto k : known) is_known = is_known || k == name;
-      if (!is_known) usage_error("unknown flag --" + name);
+      if (!contains(known, name)) usage_error("unknown flag --" + name);
       pairs_.emplace_back(std::move(name), std::move(value));
     }
   }
+
+  [[nodiscard]] bool has(std::string_view name) const { return !all(name).empty(); }
 
   [[nodiscard]] std::vector<std::string> all(std::string_view name) const {
     std::vector<std::string> values;
@@ -97,6 +104,12 @@ class Flags {
   }
 
  private:
+  static bool contains(std::initializer_list<std::string_view> names, std::string_view name) {
+    for (auto n : names)
+      if (n == name) return true;
+    return false;
+  }
+
   std::vector<std::pair<std::string, std::string>> pairs_;
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end UDP benchmark on loopback: echo servers behind no balancer (direct), a plain
 recvmmsg relay, shortline-lb (1 and 2 workers) and nginx's stream proxy; pps, loss, latency
-and the balancer's CPU time per answered request. Writes JSON and Markdown to bench/results/.
-Standard library only."""
+and the balancer's CPU time per answered request, with steady flows, with a new source port
+per request (churn) and under a spoofed-source flood. Writes JSON and Markdown to
+bench/results/. Standard library only."""
 
 import argparse
 import datetime
@@ -26,10 +27,38 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 LISTEN_RE = re.compile(r"listening (?:on )?(\S+):(\d+)")
-ALL_ROWS = ["direct", "relay", "lb1", "lb2", "nginx"]
+STEADY_ROWS = ["direct", "relay", "lb1", "lb2", "nginx"]
+CHURN_ROWS = ["direct-churn", "relay-churn", "lb1-churn", "nginx-churn"]
+FLOOD_ROWS = ["direct-flood", "lb1-flood"]
+ALL_ROWS = STEADY_ROWS + CHURN_ROWS + FLOOD_ROWS
 ROW_TITLES = {"direct": "direct (no balancer)", "relay": "plain relay (1 thread)",
               "lb1": "shortline-lb 1 worker", "lb2": "shortline-lb 2 workers",
               "nginx": "nginx stream (1 worker)"}
+ROW_TITLES.update({f"{b}-churn": ROW_TITLES[b] + ", churn" for b in ("direct", "relay", "lb1",
+                                                                      "nginx")})
+ROW_TITLES.update({f"{b}-flood": ROW_TITLES[b] + ", spoofed flood" for b in ("direct", "lb1")})
+RELAY_CHURN_CLIENTS_MAX = 60000  # the relay's own ceiling; lowered to the file limit
+
+
+def row_kind(row):
+    """("steady" | "churn" | "flood", the balancer row it runs: direct, relay, lb1, ...)."""
+    base, _, kind = row.partition("-")
+    return kind or "steady", base
+
+
+def files_hard_limit():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
+
+
+def child_setup(cpus):
+    """Runs in each child before exec: the soft file limit raised to the hard one (churn opens
+    a socket per client in the relay), then the CPU pinning, if any."""
+    def setup():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files_hard_limit(), files_hard_limit()))
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return setup
 
 
 class Child:
@@ -41,10 +70,9 @@ class Child:
         self.name = name
         self.log_path = os.path.join(log_dir, name + ".log")
         self.log = open(self.log_path, "ab")
-        affinity = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
-                                     preexec_fn=affinity)
+                                     preexec_fn=child_setup(cpus))
         self.pgid = self.proc.pid
         self.buffer = b""
         Child.live.append(self)
@@ -98,20 +126,28 @@ class Child:
             child.stop()
 
 
+def stat_fields(pid):
+    """/proc/PID/stat from field 3 (state) on, or None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def group_cpu_s(pgid):
     """utime + stime of every process (all its threads) in process group pgid, in seconds."""
     ticks = 0
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields[0] is stat field 3 (state): pgrp is 5
+        fields = stat_fields(entry) if entry.isdigit() else None
+        if fields and int(fields[2]) == pgid:  # fields[0] is stat field 3 (state): pgrp is 5
             ticks += int(fields[11]) + int(fields[12])  # utime 14, stime 15
     return ticks / CLK_TCK
+
+
+def process_cpu_s(pid):
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else None
 
 
 def free_udp_port():
@@ -135,24 +171,26 @@ def wait_until_echoing(port, timeout_s=5.0):
     raise RuntimeError(f"nothing echoed through 127.0.0.1:{port} within {timeout_s} s")
 
 
-def run_loadgen(args, port, size, rate, balancer, cpus):
-    """One loadgen run; returns its JSON plus the balancer's CPU over the measured window."""
+def run_loadgen(args, port, size, rate, balancer, cpus, churn=False):
+    """One loadgen run; returns its JSON plus the balancer's and its own CPU over the measured
+    window. churn: a new socket (source port) per request, --churn-window outstanding."""
     argv = [os.path.join(args.bin_dir, "shortline-bench-loadgen"),
             "--target", f"127.0.0.1:{port}", "--size", str(size), "--rate", str(rate),
-            "--window", str(args.window), "--flows", str(args.flows),
-            "--duration", str(args.duration), "--warmup", str(args.warmup),
-            "--grace", str(args.grace)]
-    affinity = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+            "--window", str(args.churn_window if churn else args.window),
+            "--flows", str(args.flows), "--duration", str(args.duration),
+            "--warmup", str(args.warmup), "--grace", str(args.grace)]
+    argv += ["--churn"] if churn else []
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, preexec_fn=affinity)
+                            stdin=subprocess.DEVNULL, preexec_fn=child_setup(cpus))
     watchdog = threading.Timer(args.duration + args.warmup + args.grace + 15, proc.kill)
     watchdog.start()
-    cpu, other = {}, []
+    cpu, own, other = {}, {}, []
     try:
         for line in proc.stderr:
             mark = line.strip()
             if mark in ("MEASURE_START", "MEASURE_END"):
                 cpu[mark] = group_cpu_s(balancer.pgid) if balancer else None
+                own[mark] = process_cpu_s(proc.pid)
             else:
                 other.append(mark)
         out = proc.stdout.read()
@@ -165,17 +203,20 @@ def run_loadgen(args, port, size, rate, balancer, cpus):
     if proc.returncode != 0 or not out.strip():
         raise RuntimeError(f"loadgen failed ({proc.returncode}): {' '.join(other)[-500:]}")
     result = json.loads(out)
+
+    def per_req(used_s):
+        return used_s / result["answered"] * 1e6 if result["answered"] else None
     if balancer and len(cpu) == 2:
-        used_s = cpu["MEASURE_END"] - cpu["MEASURE_START"]
-        result["balancer_cpu_s"] = used_s
-        result["cpu_us_per_req"] = used_s / result["answered"] * 1e6 if result["answered"] else None
+        result["balancer_cpu_s"] = cpu["MEASURE_END"] - cpu["MEASURE_START"]
+        result["cpu_us_per_req"] = per_req(result["balancer_cpu_s"])
+    if None not in own.values() and len(own) == 2:
+        result["generator_cpu_us_per_req"] = per_req(own["MEASURE_END"] - own["MEASURE_START"])
     return result
 
 
 def nginx_argv(args, backends, log_dir):
     port = free_udp_port()
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    files_max = 65536 if hard == resource.RLIM_INFINITY else min(65536, hard)
+    files_max = min(65536, files_hard_limit())
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in backends)
     conf = (f"load_module {NGINX_STREAM_MODULE};\n"
             f"worker_processes 1;\nworker_rlimit_nofile {files_max};\n"
@@ -190,19 +231,25 @@ def nginx_argv(args, backends, log_dir):
     return ["nginx", "-c", path, "-p", log_dir + "/", "-g", "daemon off;"], port
 
 
-def start_balancer(args, row, backends, log_dir, pin):
-    """Starts the row's balancer; returns (Child or None, port) or raises FileNotFoundError."""
+def start_balancer(args, row, backends, log_dir, pin, churn=False):
+    """Starts the row's balancer; returns (Child, port) or raises FileNotFoundError. churn: the
+    relay's client table is raised from 4096 so that it holds every ephemeral port it can."""
     backend_list = ",".join(f"127.0.0.1:{p}" for p in backends)
     cpus = pin["balancer"]
     if row == "relay":
         argv = [os.path.join(args.bin_dir, "shortline-bench-relay"), "--listen", "127.0.0.1:0",
                 "--backend", backend_list]
+        if churn:
+            clients_max = min(RELAY_CHURN_CLIENTS_MAX, files_hard_limit() - 64)
+            argv += ["--clients-max", str(clients_max)]
     elif row in ("lb1", "lb2"):
         lb = args.lb or os.path.join(args.bin_dir, "shortline-lb")
         if not os.access(lb, os.X_OK):
             raise FileNotFoundError(f"{lb} is not built yet")
         workers = "1" if row == "lb1" else "2"
-        argv = [lb, "--listen", "127.0.0.1:0", "--backend", backend_list, "--workers", workers]
+        # Control and admin ports are fixed by default; a benchmark takes free ones.
+        argv = [lb, "--listen", "127.0.0.1:0", "--backend", backend_list, "--workers", workers,
+                "--control-port", "0", "--controller-port", "0", "--admin", "127.0.0.1:0"]
         cpus = pin["balancer"] if row == "lb1" else None  # 2 workers: both CPUs, unpinned
     else:
         argv, port = nginx_argv(args, backends, log_dir)
@@ -238,6 +285,11 @@ def median(values):
 
 
 def measure_row(args, row, size, echo_ports, log_dir, pin):
+    kind = row_kind(row)[0]
+    if kind == "churn":
+        return measure_churn_row(args, row, size, echo_ports, log_dir, pin)
+    if kind == "flood":
+        return measure_flood_row(args, row, size, echo_ports, log_dir, pin)
     balancer, port = None, echo_ports[0]
     if row != "direct":
         balancer, port = start_balancer(args, row, echo_ports, log_dir, pin)
@@ -251,17 +303,127 @@ def measure_row(args, row, size, echo_ports, log_dir, pin):
     finally:
         if balancer:
             balancer.stop()
-    loss = [100.0 * r["lost"] / r["sent"] if r["sent"] else None for r in saturated]
-    return {"row": row, "title": ROW_TITLES[row], "payload": size,
+    loss = [loss_pct(r) for r in saturated]
+    return {"row": row, "kind": "steady", "title": ROW_TITLES[row], "payload": size,
             "pps": median(r["pps_answered"] for r in saturated), "loss_pct": median(loss),
             "p50_us": median(r["p50_us"] for r in saturated),
             "p99_us": median(r["p99_us"] for r in saturated),
             "p999_us": median(r["p999_us"] for r in saturated),
             "light_p99_us": median(r["p99_us"] for r in light),
-            "light_loss_pct": median(100.0 * r["lost"] / r["sent"] for r in light if r["sent"]),
+            "light_loss_pct": median(loss_pct(r) for r in light),
             "cpu_us_per_req": median(r.get("cpu_us_per_req") for r in saturated),
             "light_cpu_us_per_req": median(r.get("cpu_us_per_req") for r in light),
             "runs": {"saturation": saturated, "light": light}}
+
+
+def loss_pct(run):
+    return 100.0 * run["lost"] / run["sent"] if run["sent"] else None
+
+
+def stop_and_tail(balancer):
+    """Stops a balancer and returns the end of its log (its exit counters), or None."""
+    if not balancer:
+        return None
+    balancer.stop()
+    with open(balancer.log_path, errors="replace") as f:
+        return f.read()[-600:]
+
+
+def measure_churn_row(args, row, size, echo_ports, log_dir, pin):
+    """A new source port per request, closed loop at the generator's maximum (rate 0)."""
+    _, base = row_kind(row)
+    balancer, port = None, echo_ports[0]
+    if base != "direct":
+        balancer, port = start_balancer(args, base, echo_ports, log_dir, pin, churn=True)
+    try:
+        runs = [run_loadgen(args, port, size, 0, balancer, pin["generator"], churn=True)
+                for _ in range(args.repeats)]
+        if balancer and balancer.proc.poll() is not None:
+            raise RuntimeError(f"{row} exited during the run (see {balancer.log_path})")
+    finally:
+        exit_log = stop_and_tail(balancer)
+    counts = {key: sum(r.get(key, 0) for r in runs)
+              for key in ("duplicates", "foreign", "window_full", "socket_errors", "send_errors")}
+    return {"row": row, "kind": "churn", "title": ROW_TITLES[row], "payload": size,
+            "pps": median(r["pps_answered"] for r in runs),
+            "loss_pct": median(loss_pct(r) for r in runs),
+            "p50_us": median(r["p50_us"] for r in runs),
+            "p99_us": median(r["p99_us"] for r in runs),
+            "cpu_us_per_req": median(r.get("cpu_us_per_req") for r in runs),
+            "generator_cpu_us_per_req": median(r.get("generator_cpu_us_per_req") for r in runs),
+            "counts": counts, "exit_log": exit_log, "runs": {"saturation": runs}}
+
+
+def start_flood(args, port, size, log_dir, cpus, duration_s):
+    """Starts shortline-bench-flood at --flood-rate; returns its Child once it is sending."""
+    flood_bin = os.path.join(args.bin_dir, "shortline-bench-flood")
+    if not os.access(flood_bin, os.X_OK):
+        raise FileNotFoundError(f"{flood_bin} is not built yet")
+    argv = [flood_bin, "--target", f"127.0.0.1:{port}", "--rate", str(args.flood_rate),
+            "--size", str(size), "--duration", f"{duration_s:.1f}"]
+    log_path = os.path.join(log_dir, "flood.log")
+    offset = os.path.getsize(log_path) if os.path.exists(log_path) else 0  # earlier rows' runs
+    flood = Child("flood", argv, log_dir, cpus)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with open(flood.log_path, errors="replace") as f:
+            f.seek(offset)
+            text = f.read()
+        if "FLOOD_START" in text:
+            return flood
+        if flood.proc.poll() is not None:
+            flood.stop()
+            raise RuntimeError(f"flood exited ({flood.proc.returncode}): {text.strip()[-300:]}")
+        time.sleep(0.05)
+    flood.stop()
+    raise RuntimeError("flood did not start within 5 s")
+
+
+def stop_flood(flood):
+    """SIGTERM: the flood prints what it sent and exits; returns that JSON (or {})."""
+    flood.stop()
+    out = flood.proc.stdout.read().decode(errors="replace").strip()
+    return json.loads(out.splitlines()[-1]) if out else {}
+
+
+def measure_flood_row(args, row, size, echo_ports, log_dir, pin):
+    """A legitimate loadgen at --flood-legit-rate through the balancer, first alone, then while
+    shortline-bench-flood sends spoofed sources at --flood-rate (0: its maximum) to the same
+    port. direct-flood floods one echo port with no balancer: what the harness itself loses."""
+    if os.geteuid() != 0:
+        raise RuntimeError("needs root (a raw socket for spoofed source addresses)")
+    _, base = row_kind(row)
+    balancer, port = None, echo_ports[0]
+    if base != "direct":
+        balancer, port = start_balancer(args, base, echo_ports, log_dir, pin)
+    flood, flood_out = None, {}
+
+    def legit():
+        return run_loadgen(args, port, size, args.flood_legit_rate, balancer, pin["generator"])
+    try:
+        alone = [legit() for _ in range(args.repeats)]
+        span_s = args.repeats * (args.warmup + args.duration + args.grace + 2) + 3
+        flood = start_flood(args, port, size, log_dir, pin["generator"], span_s)
+        flooded = [legit() for _ in range(args.repeats)]
+        flood_out = stop_flood(flood)
+        if balancer and balancer.proc.poll() is not None:
+            raise RuntimeError(f"{row} exited during the flood (see {balancer.log_path})")
+    finally:
+        if flood:
+            flood.stop()
+        exit_log = stop_and_tail(balancer)
+    busy = [r["balancer_cpu_s"] / ((r["window_end_ns"] - r["window_start_ns"]) / 1e9) * 100
+            for r in flooded if "balancer_cpu_s" in r]
+    return {"row": row, "kind": "flood", "title": ROW_TITLES[row], "payload": size,
+            "legit_rate": args.flood_legit_rate,
+            "alone_loss_pct": median(loss_pct(r) for r in alone),
+            "alone_p99_us": median(r["p99_us"] for r in alone),
+            "loss_pct": median(loss_pct(r) for r in flooded),
+            "p99_us": median(r["p99_us"] for r in flooded),
+            "p999_us": median(r["p999_us"] for r in flooded),
+            "balancer_cpu_pct": median(busy), "flood_sent": flood_out.get("sent"),
+            "flood_pps": flood_out.get("pps_sent"), "flood": flood_out, "exit_log": exit_log,
+            "runs": {"alone": alone, "flood": flooded}}
 
 
 def metadata(args, pin):
@@ -283,6 +445,8 @@ def metadata(args, pin):
             "cpu_model": model, "commit": command_output(["git", "rev-parse", "--short", "HEAD"]),
             "nginx": nginx.replace("nginx version: ", ""), "pinning": pin["text"],
             "window": args.window, "flows": args.flows, "light_rate": args.light_rate,
+            "churn_window": args.churn_window, "flood_rate": args.flood_rate,
+            "flood_legit_rate": args.flood_legit_rate, "root": os.geteuid() == 0,
             "duration_s": args.duration, "warmup_s": args.warmup, "repeats": args.repeats,
             "sizes": args.sizes, "rows": args.rows, "bin_dir": args.bin_dir,
             "loadavg_before": os.getloadavg()}
@@ -294,16 +458,19 @@ def pinning(args):
         return {"generator": None, "balancer": None,
                 "text": "none (--no-pin, or CPUs 0 and 1 not both available)."}
     return {"generator": {0}, "balancer": {1},
-            "text": "load generator and echo servers on CPU 0; relay, nginx (master and worker)"
-                    " and shortline-lb with 1 worker on CPU 1; shortline-lb with 2 workers"
-                    " unpinned (it shares CPU 0 with the generator)."}
+            "text": "load generator, echo servers and the flood sender on CPU 0; relay, nginx"
+                    " (master and worker) and shortline-lb with 1 worker on CPU 1; shortline-lb"
+                    " with 2 workers unpinned (it shares CPU 0 with the generator)."}
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--build-dir", default=os.path.join(ROOT, "build/release"))
     p.add_argument("--lb", help="shortline-lb binary (default: BUILD_DIR/bin/shortline-lb)")
-    p.add_argument("--rows", default=",".join(ALL_ROWS), help="subset of " + ",".join(ALL_ROWS))
+    default_rows = STEADY_ROWS + CHURN_ROWS + (FLOOD_ROWS if os.geteuid() == 0 else [])
+    p.add_argument("--rows", default=",".join(default_rows),
+                   help="subset of " + ",".join(ALL_ROWS) + " (default: all; the flood row only"
+                   " as root)")
     p.add_argument("--sizes", default="64,512", help="payload sizes in bytes (>= 16)")
     p.add_argument("--repeats", type=int, help="runs per measurement, median kept (3)")
     p.add_argument("--duration", type=float, help="measured seconds per run (5)")
@@ -312,6 +479,12 @@ def parse_args():
     p.add_argument("--light-rate", type=int, default=20000)
     p.add_argument("--window", type=int, default=128)
     p.add_argument("--flows", type=int, default=8)
+    p.add_argument("--churn-window", type=int, default=64,
+                   help="churn rows: requests (each its own socket) outstanding")
+    p.add_argument("--flood-rate", type=int, default=0,
+                   help="flood row: spoofed datagrams per second (0: as fast as it can)")
+    p.add_argument("--flood-legit-rate", type=int, default=5000,
+                   help="flood row: the legitimate client's requests per second")
     p.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--quick", action="store_true",
                    help="~1 minute smoke run: 1 run of 1 s after 0.3 s (flags still override)")
@@ -329,6 +502,9 @@ def parse_args():
         p.error("--rows must name " + ",".join(ALL_ROWS) + "; --sizes must be >= 16")
     if not 1 <= args.repeats <= 20 or not 0 < args.duration <= 60 or args.warmup > 30:
         p.error("--repeats 1..20, --duration (0, 60], --warmup <= 30")
+    if not 1 <= args.churn_window <= 16384 or not 1 <= args.flood_legit_rate <= 1_000_000 \
+            or args.flood_rate < 0:
+        p.error("--churn-window 1..16384, --flood-legit-rate 1..1000000, --flood-rate >= 0")
     return args
 
 
@@ -350,8 +526,8 @@ def run(args, base):
                 results.append(measure_row(args, row, size, echo_ports, log_dir, pin))
             except (FileNotFoundError, RuntimeError) as error:
                 print(f"e2e: skipping {row} {size} B: {error}", file=sys.stderr, flush=True)
-                results.append({"row": row, "title": ROW_TITLES[row], "payload": size,
-                                "skipped": str(error)})
+                results.append({"row": row, "kind": row_kind(row)[0], "title": ROW_TITLES[row],
+                                "payload": size, "skipped": str(error)})
     echo.stop()
     meta["loadavg_after"] = os.getloadavg()
     add_ratios(results)
