@@ -113,6 +113,11 @@ void write_counters(Exposition& out, const LbStatus& status) {
              number(status.dataplane.sessions_open));
   out.single("shortline_sessions_pending", "gauge", "sessions awaiting replies",
              number(status.dataplane.sessions_pending));
+  out.single("shortline_sockets_busy", "gauge", "upstream sockets held by sessions",
+             number(status.dataplane.sockets_busy));
+  out.single("shortline_sockets_quarantined", "gauge",
+             "upstream sockets waiting out late replies before reuse",
+             number(status.dataplane.sockets_quarantined));
   for (const auto& [name, value] : status.control) {
     const std::string metric = std::string("shortline_control_").append(name) + "_total";
     out.single(metric, "counter", control_help(name), number(value));
@@ -179,6 +184,8 @@ std::string to_json(const LbStatus& status) {
   counters["drops_total"] = status.dataplane.drops();
   counters["sessions_open"] = status.dataplane.sessions_open;
   counters["sessions_pending"] = status.dataplane.sessions_pending;
+  counters["sockets_busy"] = status.dataplane.sockets_busy;
+  counters["sockets_quarantined"] = status.dataplane.sockets_quarantined;
   Json control = Json::object();
   for (const auto& [name, value] : status.control) control[name] = value;
   Json servers = Json::array();
