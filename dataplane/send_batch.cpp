@@ -54,7 +54,7 @@ uint32_t SendBatch::gather(uint32_t first, uint32_t* members) {
   lead.taken = true;
   members[0] = first;
   const std::size_t segment = states_[lead.state].vector.iov_len;
-  if (!gso_ || segment == 0) return 1;  // an empty datagram cannot be segmented
+  if (!gso_ || segment == 0 || segment > kSegmentBytesMax) return 1;  // empty: not segmentable
   uint32_t count = 1;
   std::size_t bytes = segment;
   for (uint32_t j = first + 1; j < item_count_ && count < kSegmentsMax; ++j) {

@@ -33,6 +33,10 @@ class SendBatch {
  public:
   static constexpr uint32_t kSegmentsMax = 64;        // kernel UDP_MAX_SEGMENTS is >= 64
   static constexpr uint32_t kGroupBytesMax = 60000;   // a GSO send is one IP datagram
+  // The kernel refuses a GSO send whose segment does not fit the route's MTU (EINVAL, or
+  // EMSGSIZE), where a lone datagram would go out fragmented: larger datagrams are sent
+  // one by one. 1452 = a 1500-byte MTU less the IPv6 and UDP headers.
+  static constexpr uint32_t kSegmentBytesMax = 1452;
 
   // states: buffer ids plus spare ids; items_max: sends queued per iteration at most.
   SendBatch(uint32_t states, uint32_t items_max, uint32_t groups_max, bool gso);

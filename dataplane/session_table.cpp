@@ -105,6 +105,12 @@ void SessionTable::touch(uint32_t index, uint64_t now_ns) {
   list_push_head(lru_, &Session::lru, index);
 }
 
+void SessionTable::refresh(uint32_t index) {
+  if (lru_.head == index) return;
+  list_remove(lru_, &Session::lru, index);
+  list_push_head(lru_, &Session::lru, index);
+}
+
 void SessionTable::mark_unreplied(uint32_t index) {
   Session& s = sessions_[index];
   if (s.in_unreplied) return;

@@ -65,6 +65,8 @@ class SessionTable {
 
   // A request at now_ns: newest in the LRU list. last_request_ns orders both lists.
   void touch(uint32_t index, uint64_t now_ns);
+  // Activity without a request (a reply): newest in the LRU list, last_request_ns kept.
+  void refresh(uint32_t index);
   // The session awaits replies: move it to the newest end of the pending list.
   void mark_pending(uint32_t index);
   void clear_pending(uint32_t index);

@@ -79,6 +79,11 @@ uint32_t UpstreamPool::expire(uint64_t now_ns, uint32_t max_moves) {
   return moved;
 }
 
+void UpstreamPool::reclaim(uint32_t socket) {
+  POOL_ASSERT(socket < capacity_ && nodes_[socket].state != State::busy);
+  (void)lend(nodes_[socket].state == State::ready ? ready_ : quarantine_, socket);
+}
+
 bool UpstreamPool::busy(uint32_t socket) const {
   POOL_ASSERT(socket < capacity_);
   return nodes_[socket].state == State::busy;

@@ -41,6 +41,9 @@ class UpstreamPool {
   uint32_t expire(uint64_t now_ns, uint32_t max_moves);
 
   // Each of these asserts that `socket` < capacity().
+  // Takes this very socket off the ready or quarantine list: an evicted session's socket
+  // handed straight to the session that needed the room. The caller checked it may serve.
+  void reclaim(uint32_t socket);
   [[nodiscard]] bool busy(uint32_t socket) const;
   [[nodiscard]] bool quarantined(uint32_t socket) const;
   [[nodiscard]] uint32_t busy_count() const { return capacity_ - ready_.count - quarantine_.count; }

@@ -114,7 +114,8 @@ std::string Worker::init(int listen_fd) {
   upstream_header_.msg_namelen = kNameBytes;
   if (auto error = open_upstream_sockets(); !error.empty()) return error;
   arm_listen();
-  for (uint32_t s = 0; s < capacity_.sockets; ++s) arm_upstream(s);
+  for (uint32_t s = 0; s < capacity_.sockets; ++s)
+    if (!arm_upstream(s)) return "arming the receive of upstream socket " + std::to_string(s + 1);
   io_->submit();
   return "";
 }
@@ -140,9 +141,9 @@ void Worker::arm_listen() {
       io_->recvmsg_multishot(listen_fd_, &listen_header_, UserData{OpKind::listen_receive, 0, 0}.encode());
 }
 
-void Worker::arm_upstream(uint32_t socket) {
-  (void)io_->recvmsg_multishot(socket_fds_[socket], &upstream_header_,
-                               UserData{OpKind::upstream_receive, 0, socket}.encode());
+bool Worker::arm_upstream(uint32_t socket) {
+  return io_->recvmsg_multishot(socket_fds_[socket], &upstream_header_,
+                                UserData{OpKind::upstream_receive, 0, socket}.encode());
 }
 
 void Worker::run(const RunControl& control) {
@@ -420,11 +421,13 @@ void Worker::undo_unsent_request(const SendState& state, int32_t result) {
 }
 
 void Worker::rearm_receives() {
+  // One that finds no submission slot stays on the list for the next iteration.
+  uint32_t kept = 0;
   for (uint32_t r = 0; r < rearm_count_; ++r) {
-    stats_.add(Counter::receive_rearmed);
-    arm_upstream(rearm_[r]);
+    if (arm_upstream(rearm_[r])) stats_.add(Counter::receive_rearmed);
+    else rearm_[kept++] = rearm_[r];
   }
-  rearm_count_ = 0;
+  rearm_count_ = kept;
   if (listen_wanted_ && !listen_armed_) arm_listen();
 }
 

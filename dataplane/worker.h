@@ -82,7 +82,7 @@ class Worker {
   void finish_sends();
   void rearm_receives();
   void arm_listen();
-  void arm_upstream(uint32_t socket);
+  bool arm_upstream(uint32_t socket);
   void drop_request(uint16_t buffer_id, Counter reason);
   void publish_gauges();
   [[nodiscard]] bool drained() const;
@@ -96,9 +96,10 @@ class Worker {
                                      uint32_t source, const PoolSnapshot& pool);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
                                       const Request& request, uint32_t source);
-  [[nodiscard]] uint32_t take_socket(uint64_t server);
-  [[nodiscard]] bool make_room();
-  [[nodiscard]] uint32_t eviction_candidate() const;
+  [[nodiscard]] uint32_t take_socket(uint64_t server, Counter& refused);
+  [[nodiscard]] bool frees_socket_for(const Session& session, uint64_t server) const;
+  [[nodiscard]] uint32_t eviction_candidate(uint64_t server) const;
+  static constexpr uint64_t kAnyServerIdentity = UINT64_MAX;
   void close_session(uint32_t index, Counter reason);
   void abandon_requests(Session& session, uint32_t index);
   void time_out_requests(uint32_t index);

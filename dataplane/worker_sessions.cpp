@@ -115,14 +115,9 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
   uint32_t socket = kNoSocket;
   if (to_socket_family(member.address.sockaddr_ptr(), member.address.length, upstream_family_,
                        server)) {
-    refused = Counter::drop_session_table_full;
-    if (!sessions_.full() || make_room()) {
-      refused = Counter::drop_upstream_socket;
-      const uint64_t identity =
-          uint64_t{member.slot} << 32 |
-          table_.slot(member.slot).generation.load(std::memory_order_relaxed);
-      socket = take_socket(identity);
-    }
+    const uint64_t identity = uint64_t{member.slot} << 32 |
+                              table_.slot(member.slot).generation.load(std::memory_order_relaxed);
+    socket = take_socket(identity, refused);
   }
   if (socket == kNoSocket) [[unlikely]] {
     limiter_.session_closed(source);
@@ -146,34 +141,52 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
   return index;
 }
 
-// A socket for a session towards `server`; with none free, one never-answered session
-// makes way (its socket is quarantined against its own server, so it serves another).
-uint32_t Worker::take_socket(uint64_t server) {
+// A socket and a table entry for a new session towards `server`. When either is short,
+// at most one session is evicted, and only one whose socket can then serve the newcomer.
+// kNoSocket (with `refused` naming why) when nothing fits.
+uint32_t Worker::take_socket(uint64_t server, Counter& refused) {
   uint32_t socket = pool_.acquire(server, now_ns_);
-  if (socket == kNoSocket && make_room()) socket = pool_.acquire(server, now_ns_);
+  if (socket != kNoSocket && !sessions_.full()) return socket;
+  refused = socket == kNoSocket ? Counter::drop_upstream_socket : Counter::drop_session_table_full;
+  const uint32_t victim = eviction_candidate(socket == kNoSocket ? server : kAnyServerIdentity);
+  if (victim == kNoSession) {
+    if (socket != kNoSocket) pool_.release_clean(socket);  // unused: straight back
+    return kNoSocket;
+  }
+  const uint32_t freed = sessions_.at(victim).socket;
+  close_session(victim, Counter::sessions_evicted);
+  if (socket == kNoSocket) {
+    pool_.reclaim(freed);  // may serve `server`: eviction_candidate checked
+    socket = freed;
+  }
   return socket;
+}
+
+// Whether closing the session would give back a socket usable towards `server` at once:
+// released clean, or quarantined against another server.
+bool Worker::frees_socket_for(const Session& session, uint64_t server) const {
+  if (server == kAnyServerIdentity) return true;
+  const bool late = session.pending_replies != 0 || session.timed_out;
+  return !late || server_identity(session) != server ||
+         config_.late_reply_quarantine_ms == 0;
 }
 
 // The session to evict for room: the oldest never-answered one whose source was never
 // answered either (a flood of one-shot sources), else the least recently used flow
-// session with nothing in flight. kNoSession when every session is being answered.
-uint32_t Worker::eviction_candidate() const {
+// session with nothing in flight; in both cases one whose socket can serve `server`
+// (kAnyServerIdentity: only the table entry is needed). kNoSession when none qualifies.
+uint32_t Worker::eviction_candidate(uint64_t server) const {
   uint32_t i = sessions_.oldest_unreplied();
   for (uint32_t looked = 0; i != kNoSession && looked < kEvictionScanMax; ++looked) {
     const Session& s = sessions_.at(i);
-    if (!limiter_.answered(s.source_entry)) return i;
+    if (!limiter_.answered(s.source_entry) && frees_socket_for(s, server)) return i;
     i = s.unreplied.prev;
   }
   const uint32_t oldest = sessions_.oldest();
-  if (oldest != kNoSession && sessions_.at(oldest).pending_replies == 0) return oldest;
+  if (oldest != kNoSession && sessions_.at(oldest).pending_replies == 0 &&
+      frees_socket_for(sessions_.at(oldest), server))
+    return oldest;
   return kNoSession;
-}
-
-bool Worker::make_room() {
-  const uint32_t victim = eviction_candidate();
-  if (victim == kNoSession) return false;
-  close_session(victim, Counter::sessions_evicted);
-  return true;
 }
 
 // Ends a session: its requests stop counting as in flight, its socket goes back to the
@@ -216,6 +229,7 @@ void Worker::time_out_requests(uint32_t index) {
 void Worker::reply_arrived(uint32_t index) {
   Session& session = sessions_.at(index);
   session.last_reply_ns = now_ns_;
+  if (config_.affinity == Affinity::flow) sessions_.refresh(index);  // replies keep it alive
   if (!session.replied) {
     session.replied = true;
     sessions_.clear_unreplied(index);
@@ -261,7 +275,8 @@ uint32_t Worker::expire_timed_out(uint64_t now_ns, uint32_t budget) {
        i = sessions_.oldest_pending(), ++done) {
     if (now_ns - sessions_.at(i).last_request_ns < request_timeout_ns_) break;
     time_out_requests(i);
-    complete_if_done(i);  // packet affinity: the exchange is over, unanswered
+    // Packet affinity: the exchange is over, unanswered. Flow sessions wait for idle.
+    if (config_.affinity == Affinity::packet) close_session(i, Counter::sessions_expired);
   }
   return done;
 }
@@ -280,13 +295,9 @@ uint32_t Worker::expire_idle(uint64_t now_ns, uint32_t budget) {
   uint32_t done = 0;
   for (uint32_t i = sessions_.oldest(); i != kNoSession && done < budget;
        i = sessions_.oldest(), ++done) {
+    // The LRU list is in order of last activity, requests and replies alike.
     const Session& s = sessions_.at(i);
-    if (now_ns - s.last_request_ns < idle_timeout_ns_) break;
-    if (now_ns - s.last_reply_ns < idle_timeout_ns_) {
-      sessions_.touch(i, s.last_reply_ns);  // replies still flow: keep it, ordered by them
-      if (sessions_.oldest() == i) break;
-      continue;
-    }
+    if (now_ns - std::max(s.last_request_ns, s.last_reply_ns) < idle_timeout_ns_) break;
     close_session(i, Counter::sessions_expired);
   }
   return done;
