@@ -18,6 +18,15 @@ std::string too_many_sockets(uint32_t asked, const CapacityPlan& plan) {
          "(ulimit -n, LimitNOFILE=) or lower upstream_sockets";
 }
 
+uint64_t read_nr_open() {
+  std::FILE* file = std::fopen("/proc/sys/fs/nr_open", "r");
+  if (file == nullptr) return 1u << 20;  // the kernel's default
+  unsigned long long value = 0;
+  const int got = std::fscanf(file, "%llu", &value);
+  std::fclose(file);
+  return got == 1 ? value : 1u << 20;
+}
+
 }  // namespace
 
 CapacityPlan plan_capacity(const DataplaneConfig& config, uint32_t workers, uint64_t files_limit,
@@ -41,7 +50,7 @@ CapacityPlan plan_capacity(const DataplaneConfig& config, uint32_t workers, uint
     return plan;
   }
   if (total == 0)
-    total = std::min({plan.sockets_room, config.max_sessions, ephemeral_ports / 2,
+    total = std::min({plan.sockets_room, config.max_sessions, ephemeral_ports / 4,
                       kAutoSocketsMax});
   if (total < workers) {
     plan.error = "the open-file limit (RLIMIT_NOFILE " + std::to_string(files_limit) +
@@ -67,7 +76,12 @@ FileLimit raise_file_limit() {
   if (current.rlim_cur < current.rlim_max) {
     rlimit raised = current;
     raised.rlim_cur = current.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) current = raised;
+    // An unlimited hard limit cannot be the soft one: the kernel caps it at fs.nr_open.
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+      raised.rlim_cur = std::max<rlim_t>(current.rlim_cur, read_nr_open());
+      if (setrlimit(RLIMIT_NOFILE, &raised) != 0) raised = current;
+    }
+    current = raised;
   }
   limit.soft = current.rlim_cur;
   return limit;

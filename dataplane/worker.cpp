@@ -73,8 +73,9 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
       io_(io ? std::move(io) : std::make_unique<KernelIo>()),
       sessions_(capacity.sessions, random_seed()),
       pool_(capacity.sockets, config.late_reply_quarantine_ms * 1'000'000ULL),
-      // Twice the sessions: every open session pins its source's entry.
-      limiter_(source_limits(config, capacity), capacity.sessions * 2, random_seed()),
+      // Four entries a session: every open session pins its source's entry, and an 8-way
+      // set whose ways are all pinned refuses a new source (drop_source_table_full).
+      limiter_(source_limits(config, capacity), capacity.sessions * 4, random_seed()),
       picker_(config.policy, config.max_servers, id * 7919u + 1, config.responses_per_request == 0),
       deltas_(config.max_servers),
       socket_fds_(std::make_unique<int[]>(capacity.sockets)),
