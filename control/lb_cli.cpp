@@ -71,19 +71,19 @@ constexpr Flag kFlags[] = {
    [](const Config& from, Config& to) {
      dp(to).responses_per_request = dp(from).responses_per_request; }},
   {"--request-timeout-ms", "N", "request_timeout_ms",
-   "unanswered requests stop counting as in flight",
+   "unanswered requests stop counting as in flight (and end their packet session)",
    [](const Config& c) { return number_text(dp(c).request_timeout_ms); },
    [](const Config& from, Config& to) {
      dp(to).request_timeout_ms = dp(from).request_timeout_ms; }},
-  {"--idle-timeout-ms", "N", "session_idle_timeout_ms", "sessions idle this long expire",
+  {"--idle-timeout-ms", "N", "session_idle_timeout_ms", "flow affinity: answered sessions idle this long expire",
    [](const Config& c) { return number_text(dp(c).session_idle_timeout_ms); },
    [](const Config& from, Config& to) {
      dp(to).session_idle_timeout_ms = dp(from).session_idle_timeout_ms; }},
-  {"--max-sessions", "N", "max_sessions", "session table size, all workers together",
+  {"--max-sessions", "N", "max_sessions", "session table size, all workers together (at most the upstream sockets)",
    [](const Config& c) { return number_text(dp(c).max_sessions); },
    [](const Config& from, Config& to) { dp(to).max_sessions = dp(from).max_sessions; }},
   {"--upstream-sockets", "N", "upstream_sockets",
-   "upstream sockets opened at start; 0 = as many as RLIMIT_NOFILE allows",
+   "upstream sockets opened at start; 0 = derived from RLIMIT_NOFILE",
    [](const Config& c) { return number_text(dp(c).upstream_sockets); },
    [](const Config& from, Config& to) { dp(to).upstream_sockets = dp(from).upstream_sockets; }},
   {"--max-datagram-bytes", "N", "max_datagram_bytes", "larger datagrams are dropped and counted",
