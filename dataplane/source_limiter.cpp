@@ -3,25 +3,11 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstdio>
-#include <cstdlib>
 
-// Always-on (unlike assert()): a stale or foreign entry index would charge or pin another
-// client's entry, in release builds above all.
-#define LIMITER_ASSERT(condition)                                                      \
-  do {                                                                                 \
-    if (!(condition)) [[unlikely]]                                                     \
-      ::shortline::limiter_assert_failed(#condition, __FILE__, __LINE__);              \
-  } while (false)
+#include "dataplane/invariant.h"
 
 namespace shortline {
 namespace {
-
-[[noreturn]] [[gnu::cold]] void limiter_assert_failed(const char* condition, const char* file,
-                                                      int line) {
-  std::fprintf(stderr, "%s:%d: SourceLimiter assertion failed: %s\n", file, line, condition);
-  std::abort();
-}
 
 constexpr uint64_t kUnitsPerToken = 1'000'000'000;
 
@@ -87,13 +73,13 @@ SourceLimiter::SourceLimiter(const SourceLimits& limits, uint32_t entries, uint6
       set_count_((entries + kWays - 1) / kWays),
       key0_(seed),
       key1_(spread(seed)) {
-  LIMITER_ASSERT(entries > 0 && entries <= kEntriesMax);
+  SHORTLINE_INVARIANT(entries > 0 && entries <= kEntriesMax);
   sources_ = std::make_unique<SourceEntry[]>(std::size_t{set_count_} * kWays);
   prefixes_ = std::make_unique<PrefixEntry[]>(std::size_t{set_count_} * kWays);
 }
 
 Admission SourceLimiter::admit_request(const FlowKey& source, uint64_t now_ns, uint32_t* entry) {
-  LIMITER_ASSERT(entry != nullptr);
+  SHORTLINE_INVARIANT(entry != nullptr);
   *entry = kNoSource;
   const Address address{source.address_high, source.address_low, source.family};
   const uint32_t index = find_or_make_source(address, now_ns);
@@ -131,14 +117,14 @@ Admission SourceLimiter::admit_session(uint32_t entry, uint64_t now_ns) {
   refill(source.sessions, session_rate_, now_ns);
   if (!has_token(source.sessions, session_rate_)) return Admission::source_sessions;
   take_token(source.sessions, session_rate_);
-  LIMITER_ASSERT(source.open_sessions < UINT32_MAX);
+  SHORTLINE_INVARIANT(source.open_sessions < UINT32_MAX);
   ++source.open_sessions;
   return Admission::admitted;
 }
 
 void SourceLimiter::session_closed(uint32_t entry) {
   check_entry(entry);
-  LIMITER_ASSERT(sources_[entry].open_sessions > 0);
+  SHORTLINE_INVARIANT(sources_[entry].open_sessions > 0);
   --sources_[entry].open_sessions;
 }
 
@@ -225,8 +211,8 @@ uint32_t SourceLimiter::find_or_make_prefix(const Address& prefix, uint64_t now_
 }
 
 void SourceLimiter::check_entry(uint32_t entry) const {
-  LIMITER_ASSERT(entry < entries());
-  LIMITER_ASSERT(sources_[entry].occupied);
+  SHORTLINE_INVARIANT(entry < entries());
+  SHORTLINE_INVARIANT(sources_[entry].occupied);
 }
 
 SourceLimiter::Rate SourceLimiter::make_rate(uint32_t per_s, uint32_t depth) {
@@ -256,7 +242,7 @@ bool SourceLimiter::has_token(const Bucket& bucket, const Rate& rate) {
 
 void SourceLimiter::take_token(Bucket& bucket, const Rate& rate) {
   if (rate.units_per_ns == 0) return;
-  LIMITER_ASSERT(bucket.units >= kUnitsPerToken);
+  SHORTLINE_INVARIANT(bucket.units >= kUnitsPerToken);
   bucket.units -= kUnitsPerToken;
 }
 

@@ -2,33 +2,15 @@
 // the bounded expiry pass.
 #include "dataplane/upstream_pool.h"
 
-#include <cstdio>
-#include <cstdlib>
-
-// Always-on (unlike assert()): a bad index here would corrupt the lists or lend one port
-// to two sessions, in release builds above all.
-#define POOL_ASSERT(condition)                                                         \
-  do {                                                                                 \
-    if (!(condition)) [[unlikely]]                                                     \
-      ::shortline::pool_assert_failed(#condition, __FILE__, __LINE__);                 \
-  } while (false)
+#include "dataplane/invariant.h"
 
 namespace shortline {
-namespace {
-
-[[noreturn]] [[gnu::cold]] void pool_assert_failed(const char* condition, const char* file,
-                                                   int line) {
-  std::fprintf(stderr, "%s:%d: UpstreamPool assertion failed: %s\n", file, line, condition);
-  std::abort();
-}
-
-}  // namespace
 
 UpstreamPool::UpstreamPool(uint32_t capacity, uint64_t quarantine_ns)
     : capacity_(capacity),
       quarantine_ns_(quarantine_ns),
       nodes_(std::make_unique<Node[]>(capacity)) {
-  POOL_ASSERT(capacity <= kCapacityMax);
+  SHORTLINE_INVARIANT(capacity <= kCapacityMax);
   for (uint32_t socket = 0; socket < capacity; ++socket) push_tail(ready_, socket);
 }
 
@@ -37,7 +19,7 @@ uint32_t UpstreamPool::acquire(uint64_t server, uint64_t now_ns) {
   uint32_t socket = quarantine_.head;
   for (uint32_t looked = 0; looked < kScanMax && socket != kNoSocket; ++looked) {
     const Node& node = nodes_[socket];
-    POOL_ASSERT(node.state == State::quarantined);
+    SHORTLINE_INVARIANT(node.state == State::quarantined);
     // Another server's late reply is told apart by its source address; the same server's
     // is not, so towards it only an expired quarantine will do.
     if (node.server != server || now_ns >= node.until_ns) return lend(quarantine_, socket);
@@ -47,16 +29,16 @@ uint32_t UpstreamPool::acquire(uint64_t server, uint64_t now_ns) {
 }
 
 void UpstreamPool::release_clean(uint32_t socket) {
-  POOL_ASSERT(socket < capacity_);
-  POOL_ASSERT(nodes_[socket].state == State::busy);
+  SHORTLINE_INVARIANT(socket < capacity_);
+  SHORTLINE_INVARIANT(nodes_[socket].state == State::busy);
   nodes_[socket].state = State::ready;
   push_tail(ready_, socket);
 }
 
 void UpstreamPool::release_late(uint32_t socket, uint64_t server, uint64_t now_ns) {
-  POOL_ASSERT(socket < capacity_);
+  SHORTLINE_INVARIANT(socket < capacity_);
   Node& node = nodes_[socket];
-  POOL_ASSERT(node.state == State::busy);
+  SHORTLINE_INVARIANT(node.state == State::busy);
   node.state = State::quarantined;
   node.server = server;
   // Saturating: a quarantine that would end past the clock's range never ends.
@@ -69,7 +51,7 @@ uint32_t UpstreamPool::expire(uint64_t now_ns, uint32_t max_moves) {
   while (moved < max_moves && quarantine_.head != kNoSocket) {
     const uint32_t socket = quarantine_.head;
     Node& node = nodes_[socket];
-    POOL_ASSERT(node.state == State::quarantined);
+    SHORTLINE_INVARIANT(node.state == State::quarantined);
     if (now_ns < node.until_ns) break;
     unlink(quarantine_, socket);
     node.state = State::ready;
@@ -80,17 +62,17 @@ uint32_t UpstreamPool::expire(uint64_t now_ns, uint32_t max_moves) {
 }
 
 void UpstreamPool::reclaim(uint32_t socket) {
-  POOL_ASSERT(socket < capacity_ && nodes_[socket].state != State::busy);
+  SHORTLINE_INVARIANT(socket < capacity_ && nodes_[socket].state != State::busy);
   (void)lend(nodes_[socket].state == State::ready ? ready_ : quarantine_, socket);
 }
 
 bool UpstreamPool::busy(uint32_t socket) const {
-  POOL_ASSERT(socket < capacity_);
+  SHORTLINE_INVARIANT(socket < capacity_);
   return nodes_[socket].state == State::busy;
 }
 
 bool UpstreamPool::quarantined(uint32_t socket) const {
-  POOL_ASSERT(socket < capacity_);
+  SHORTLINE_INVARIANT(socket < capacity_);
   return nodes_[socket].state == State::quarantined;
 }
 
@@ -108,7 +90,7 @@ void UpstreamPool::push_tail(List& list, uint32_t socket) {
   else list.head = socket;
   list.tail = socket;
   ++list.count;
-  POOL_ASSERT(list.count <= capacity_);
+  SHORTLINE_INVARIANT(list.count <= capacity_);
 }
 
 void UpstreamPool::unlink(List& list, uint32_t socket) {
@@ -119,7 +101,7 @@ void UpstreamPool::unlink(List& list, uint32_t socket) {
   else list.tail = node.prev;
   node.prev = kNoSocket;
   node.next = kNoSocket;
-  POOL_ASSERT(list.count > 0);
+  SHORTLINE_INVARIANT(list.count > 0);
   --list.count;
 }
 

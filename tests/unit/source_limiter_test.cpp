@@ -420,13 +420,13 @@ TEST(SourceLimiterTest, TheSeedDecidesPlacement) {
 TEST(SourceLimiterDeathTest, BadEntriesAbort) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   SourceLimiter limiter({}, 8, kSeed);
-  EXPECT_DEATH(static_cast<void>(limiter.admit_session(0, 0)), "SourceLimiter assertion failed");
-  EXPECT_DEATH(static_cast<void>(limiter.answered(8)), "SourceLimiter assertion failed");
-  EXPECT_DEATH(limiter.session_closed(kNoSource), "SourceLimiter assertion failed");
+  EXPECT_DEATH(static_cast<void>(limiter.admit_session(0, 0)), "invariant failed");
+  EXPECT_DEATH(static_cast<void>(limiter.answered(8)), "invariant failed");
+  EXPECT_DEATH(limiter.session_closed(kNoSource), "invariant failed");
   const uint32_t entry = entry_of(limiter, v4(0x0a000001u), 0);
-  EXPECT_DEATH(limiter.session_closed(entry), "SourceLimiter assertion failed");
+  EXPECT_DEATH(limiter.session_closed(entry), "invariant failed");
   EXPECT_DEATH(static_cast<void>(limiter.admit_request(v4(1), 0, nullptr)),
-               "SourceLimiter assertion failed");
+               "invariant failed");
 }
 
 }  // namespace

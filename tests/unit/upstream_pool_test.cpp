@@ -215,19 +215,19 @@ TEST(UpstreamPoolTest, ExpireHonoursMaxMoves) {
 TEST(UpstreamPoolDeathTest, ReleasingANonBusySocketAborts) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   UpstreamPool pool(2, kQuarantineNs);
-  EXPECT_DEATH(pool.release_clean(0), "UpstreamPool assertion failed");
-  EXPECT_DEATH(pool.release_late(1, kServerA, 0), "UpstreamPool assertion failed");
+  EXPECT_DEATH(pool.release_clean(0), "invariant failed");
+  EXPECT_DEATH(pool.release_late(1, kServerA, 0), "invariant failed");
   ASSERT_EQ(pool.acquire(kServerA, 0), 0u);
   pool.release_late(0, kServerA, 0);
-  EXPECT_DEATH(pool.release_clean(0), "UpstreamPool assertion failed");  // quarantined
+  EXPECT_DEATH(pool.release_clean(0), "invariant failed");  // quarantined
 }
 
 TEST(UpstreamPoolDeathTest, OutOfRangeIndicesAbort) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   UpstreamPool pool(2, kQuarantineNs);
-  EXPECT_DEATH(pool.release_clean(2), "UpstreamPool assertion failed");
-  EXPECT_DEATH(pool.release_late(kNoSocket, kServerA, 0), "UpstreamPool assertion failed");
-  EXPECT_DEATH(static_cast<void>(pool.busy(2)), "UpstreamPool assertion failed");
+  EXPECT_DEATH(pool.release_clean(2), "invariant failed");
+  EXPECT_DEATH(pool.release_late(kNoSocket, kServerA, 0), "invariant failed");
+  EXPECT_DEATH(static_cast<void>(pool.busy(2)), "invariant failed");
 }
 
 // The pool's contract, written plainly: a FIFO of ready sockets, a release-ordered list of
