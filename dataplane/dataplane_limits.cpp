@@ -2,6 +2,9 @@
 // control/ reports errors by config path; this names the bare key.
 #include "dataplane/dataplane_limits.h"
 
+#include <algorithm>
+#include <bit>
+
 namespace shortline {
 namespace {
 
@@ -17,6 +20,15 @@ std::string limit_allowed(const DataplaneLimit& limit) {
   std::string text(limit.rule == LimitRule::power_of_two ? "a power of two from "
                                                          : "an integer from ");
   return text.append(std::to_string(limit.min)).append(" to ").append(std::to_string(limit.max));
+}
+
+DerivedCapacities derived_capacities(const DataplaneConfig& config) {
+  DerivedCapacities derived{};
+  derived.submission_entries = std::bit_ceil(std::max<uint32_t>(64, config.batch_size_max * 4));
+  derived.completion_entries = derived.submission_entries * 8;
+  derived.sends_per_iteration = config.batch_size_max * 2;
+  derived.send_groups = std::max<uint32_t>(64, config.buffers_per_worker / 4);
+  return derived;
 }
 
 std::string validate_limits(const DataplaneConfig& config) {

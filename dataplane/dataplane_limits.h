@@ -121,4 +121,15 @@ static_assert(detail::limits_table_is_sound(),
 // Relations checked besides the table: at most max_servers backends.
 [[nodiscard]] std::string validate_limits(const DataplaneConfig& config);
 
+// Capacities derived from the table's limits, never configured on their own; the worker
+// sizes its ring and send state from these and the README's Sizing section names them.
+struct DerivedCapacities {
+  uint32_t submission_entries;   // bit_ceil(4 x batch_size_max), at least 64: one send and
+                                 // one re-arm per completion, plus slack
+  uint32_t completion_entries;   // 8 x submission_entries: multishot bursts do not overflow
+  uint32_t sends_per_iteration;  // 2 x batch_size_max: a request and its reply per completion
+  uint32_t send_groups;          // GSO groups in flight: buffers_per_worker / 4, at least 64
+};
+[[nodiscard]] DerivedCapacities derived_capacities(const DataplaneConfig& config);
+
 }  // namespace shortline

@@ -20,11 +20,11 @@ Uring::~Uring() {
   if (initialised_) io_uring_queue_exit(&ring_);
 }
 
-std::error_code Uring::init(uint32_t sq_entries) {
+std::error_code Uring::init(uint32_t sq_entries, uint32_t cq_entries) {
   io_uring_params params{};
   params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
                  IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE;
-  params.cq_entries = sq_entries * 8;
+  params.cq_entries = cq_entries;
   const int rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
   if (rc < 0) return {-rc, std::system_category()};
   initialised_ = true;
@@ -139,8 +139,9 @@ void BufferRing::commit() {
   pending_ = 0;
 }
 
-int KernelIo::init(uint32_t sq_entries, uint32_t buffers, uint32_t buffer_bytes) {
-  if (auto ec = ring_.init(sq_entries)) return ec.value();
+int KernelIo::init(uint32_t sq_entries, uint32_t cq_entries, uint32_t buffers,
+                   uint32_t buffer_bytes) {
+  if (auto ec = ring_.init(sq_entries, cq_entries)) return ec.value();
   if (auto ec = buffers_.init(ring_, kBufferGroup, buffers, buffer_bytes)) return ec.value();
   return 0;
 }

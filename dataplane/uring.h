@@ -21,9 +21,9 @@ class Uring {
   Uring(const Uring&) = delete;
   Uring& operator=(const Uring&) = delete;
 
-  // sq_entries: submission slots; the completion queue is 8x larger so that multishot
-  // bursts do not overflow it.
-  [[nodiscard]] std::error_code init(uint32_t sq_entries);
+  // sq_entries submission slots, cq_entries completion slots (larger, so that multishot
+  // bursts do not overflow it).
+  [[nodiscard]] std::error_code init(uint32_t sq_entries, uint32_t cq_entries);
 
   // Prepare operations. Each returns false only if the submission queue stays full even
   // after flushing it to the kernel (never in steady state: the queue is sized for a batch).
@@ -83,7 +83,8 @@ class KernelIo final : public WorkerIo {
  public:
   static constexpr uint16_t kBufferGroup = 1;
 
-  int init(uint32_t sq_entries, uint32_t buffers, uint32_t buffer_bytes) override;
+  int init(uint32_t sq_entries, uint32_t cq_entries, uint32_t buffers,
+           uint32_t buffer_bytes) override;
   bool recvmsg_multishot(int fd, const msghdr* header, uint64_t user_data) override {
     return ring_.recvmsg_multishot(fd, header, kBufferGroup, user_data);
   }

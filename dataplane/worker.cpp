@@ -10,6 +10,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "dataplane/dataplane_limits.h"
 #include "dataplane/monotonic_clock.h"
 #include "dataplane/packet_info.h"
 #include "dataplane/uring.h"
@@ -88,8 +89,8 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
       responses_(config.responses_per_request),
       completions_(std::make_unique<Completion[]>(config.batch_size_max)),
       requests_(std::make_unique<Request[]>(config.batch_size_max)),
-      sends_(config.buffers_per_worker, config.batch_size_max * 2,
-             std::max<uint32_t>(64, config.buffers_per_worker / 4), config.udp_gso),
+      sends_(config.buffers_per_worker, derived_capacities(config).sends_per_iteration,
+             derived_capacities(config).send_groups, config.udp_gso),
       rearm_(std::make_unique<uint32_t[]>(capacity.sockets)) {
   assert(capacity.sockets > 0 && capacity.sessions > 0 && capacity.sessions <= capacity.sockets);
   std::fill_n(socket_fds_.get(), capacity.sockets, -1);
@@ -104,10 +105,9 @@ Worker::~Worker() {
 
 std::string Worker::init(int listen_fd) {
   listen_fd_ = listen_fd;
-  // One send and one re-arm per completion at most, plus slack.
-  const uint32_t sq_entries = std::bit_ceil(std::max<uint32_t>(64, config_.batch_size_max * 4));
-  if (const int rc = io_->init(sq_entries, config_.buffers_per_worker,
-                               buffer_bytes(config_.max_datagram_bytes));
+  const DerivedCapacities derived = derived_capacities(config_);
+  if (const int rc = io_->init(derived.submission_entries, derived.completion_entries,
+                               config_.buffers_per_worker, buffer_bytes(config_.max_datagram_bytes));
       rc != 0)
     return "io_uring set-up: " + std::system_category().message(rc);
   listen_header_.msg_namelen = kNameBytes;

@@ -30,8 +30,10 @@ class WorkerIo {
   virtual ~WorkerIo() = default;
 
   // Ring set-up on the worker's own thread (the ring is single-issuer): sq_entries
-  // submission slots, `buffers` provided buffers of buffer_bytes each.
-  [[nodiscard]] virtual int init(uint32_t sq_entries, uint32_t buffers, uint32_t buffer_bytes) = 0;
+  // submission slots, cq_entries completion slots, `buffers` provided buffers of
+  // buffer_bytes each. Returns 0 or an errno value.
+  [[nodiscard]] virtual int init(uint32_t sq_entries, uint32_t cq_entries, uint32_t buffers,
+                                 uint32_t buffer_bytes) = 0;
 
   // Each returns false only if the submission queue stays full even after flushing it to
   // the kernel (never in steady state: the queue is sized for a batch). Multishot receives

@@ -82,8 +82,9 @@ class FakeWorkerIo final : public WorkerIo {
   static constexpr int kFirstUpstreamFd = 1000;
 
   // --- WorkerIo ---
-  int init(uint32_t sq, uint32_t buffers, uint32_t buffer_bytes) override {
+  int init(uint32_t sq, uint32_t cq, uint32_t buffers, uint32_t buffer_bytes) override {
     sq_entries = sq;
+    EXPECT_GE(cq, sq);
     if (init_result != 0) return init_result;
     EXPECT_GT(buffers, 0u);
     EXPECT_LE(buffers, 32768u);
