@@ -383,12 +383,15 @@ void Worker::on_send_done(const Completion& completion, bool group) {
     send_finished(index, completion.result);
     return;
   }
-  for (const uint32_t state_index : sends_.group_states(index))
-    send_finished(state_index, completion.result);
+  bool first = true;
+  for (const uint32_t state_index : sends_.group_states(index)) {
+    send_finished(state_index, completion.result, first);
+    first = false;
+  }
   sends_.release_group(index);
 }
 
-void Worker::send_finished(uint32_t state_index, int32_t result) {
+void Worker::send_finished(uint32_t state_index, int32_t result, bool blame) {
   --sends_in_flight_;
   io_->recycle(static_cast<uint16_t>(state_index));
   const SendState& state = sends_.state(state_index);
@@ -401,15 +404,15 @@ void Worker::send_finished(uint32_t state_index, int32_t result) {
     return;
   }
   stats_.add(Counter::drop_upstream_send);
-  undo_unsent_request(state, result);
+  undo_unsent_request(state, result, blame);
 }
 
 // No reply can come for a request that never left: stop counting it as in flight.
-void Worker::undo_unsent_request(const SendState& state, int32_t result) {
+void Worker::undo_unsent_request(const SendState& state, int32_t result, bool blame) {
   if (state.session >= sessions_.capacity()) return;
   Session& session = sessions_.at(state.session);
   if (!session.open || session.generation != state.session_generation) return;
-  if (result == -ECONNREFUSED) {
+  if (result == -ECONNREFUSED && blame) {
     stats_.add(Counter::upstream_refused);
     table_.slot(session.server_slot).passive_errors.fetch_add(1, std::memory_order_relaxed);
   }

@@ -74,8 +74,10 @@ class Worker {
   void on_upstream_receive(const Completion& completion);
   void on_upstream_error(uint32_t socket, int32_t result);
   void on_send_done(const Completion& completion, bool group);
-  void send_finished(uint32_t state_index, int32_t result);
-  void undo_unsent_request(const SendState& state, int32_t result);
+  // blame: count a refusal against the server (once per failed sendmsg, not per datagram
+  // of a GSO group).
+  void send_finished(uint32_t state_index, int32_t result, bool blame = true);
+  void undo_unsent_request(const SendState& state, int32_t result, bool blame);
   void send_request(const Request& request, uint32_t session_index);
   void send_reply(uint16_t buffer_id, uint32_t session_index, const void* data, uint32_t length);
   void flush_sends();
