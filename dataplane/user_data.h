@@ -1,6 +1,5 @@
 // The typed value carried in each io_uring operation's user_data: what the operation was,
-// which session or buffer it concerns, and a generation that marks completions of a
-// session that has since closed. Never a heap pointer.
+// which socket, buffer or group it concerns, and a generation field. Never a heap pointer.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +8,7 @@ namespace shortline {
 
 enum class OpKind : uint8_t {
   listen_receive = 1,   // multishot recvmsg on the listen socket
-  upstream_receive,     // multishot recv on a session's upstream socket (index = session)
+  upstream_receive,     // multishot recvmsg on a pooled upstream socket (index = socket)
   upstream_send,        // request sent to a server (index = buffer id)
   client_send,          // reply sent to a client (index = buffer id)
   cancel,               // an async cancel; its own completion carries no information
