@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
   }
   const sigset_t signals = block_stop_signals();
   Balancer balancer(parsed.command_line->config.load_balancer.dataplane);
-  if (const auto error = balancer.start(); !error.empty()) {
+  // Listen sockets and the server table first; the control and admin sockets are bound
+  // before the workers open their upstream pools, which take ephemeral ports.
+  if (const auto error = balancer.open(); !error.empty()) {
     std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
     return balancer.config_error() ? shortline::kConfigErrorExitStatus : 1;
   }
@@ -162,6 +164,12 @@ int main(int argc, char** argv) {
     const auto error = admin.start(lb_config.admin_listen, [&] { return control.status(); });
     if (!error.empty())  // observability must not take the data plane down
       std::fprintf(stderr, "shortline-lb: warning: admin endpoint: %s\n", error.c_str());
+  }
+  if (const auto error = balancer.start_workers(); !error.empty()) {
+    std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
+    admin.stop();
+    control.stop();
+    return 1;
   }
   const auto& dp = balancer.config();
   std::printf("shortline-lb: listening on %s (workers %u, policy %s, affinity %s, servers %zu)\n",

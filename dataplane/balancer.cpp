@@ -95,6 +95,11 @@ Balancer::~Balancer() {
 }
 
 std::string Balancer::start() {
+  if (auto error = open(); !error.empty()) return error;
+  return start_workers();
+}
+
+std::string Balancer::open() {
   // control/ validated the same table with key paths; this catches a caller that did not.
   if (auto error = validate_limits(config_); !error.empty()) {
     config_error_ = true;
@@ -112,8 +117,7 @@ std::string Balancer::start() {
     if (!table_->add_server(backend.address, backend.weight))
       return "more backends than max_servers (" + std::to_string(config_.max_servers) + ")";
   }
-  if (auto error = open_listen_sockets(); !error.empty()) return error;
-  return start_workers();
+  return open_listen_sockets();
 }
 
 std::string Balancer::open_listen_sockets() {

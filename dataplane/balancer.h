@@ -30,6 +30,11 @@ class Balancer {
   // empty string on success, otherwise what failed; config_error() then tells whether it
   // was the configuration asking for more than fits (exit status 2) or a start-up failure.
   [[nodiscard]] std::string start();
+  // start() in two steps, for a caller that must bind its own sockets (control port,
+  // admin) in between: the workers' upstream pool takes ephemeral ports, and a port the
+  // caller was told to use must not be one of them. open() does all but the workers.
+  [[nodiscard]] std::string open();
+  [[nodiscard]] std::string start_workers();
   [[nodiscard]] bool config_error() const { return config_error_; }
   // What fits and what was opened (valid after start()).
   [[nodiscard]] const CapacityPlan& capacity() const { return plan_; }
@@ -48,7 +53,6 @@ class Balancer {
 
  private:
   [[nodiscard]] std::string open_listen_sockets();
-  [[nodiscard]] std::string start_workers();
   void worker_main(uint32_t id);
 
   DataplaneConfig config_;

@@ -50,8 +50,8 @@ CapacityPlan plan_capacity(const DataplaneConfig& config, uint32_t workers, uint
     return plan;
   }
   if (total == 0)
-    total = std::min({plan.sockets_room, config.max_sessions, ephemeral_ports / 4,
-                      kAutoSocketsMax});
+    total = std::min({plan.sockets_room, config.max_sessions,
+                      ephemeral_ports / kAutoSocketsPortShare, kAutoSocketsMax});
   if (total < workers) {
     plan.error = "the open-file limit (RLIMIT_NOFILE " + std::to_string(files_limit) +
                  ") leaves room for " + std::to_string(plan.sockets_room) +

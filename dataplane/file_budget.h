@@ -26,11 +26,14 @@ struct CapacityPlan {
   std::string error;             // set when the config asks for more than fits
 };
 
-// With upstream_sockets 0 the pool is as large as fits, at most max_sessions, a quarter of
+// With upstream_sockets 0 the pool is as large as fits, at most max_sessions, an eighth of
 // the ephemeral port range (each socket holds a port; other programs, and a second
 // balancer on the host, need ports too) and kAutoSocketsMax (4096 sockets carry 400 k
 // requests/s at a 10 ms round trip).
 inline constexpr uint32_t kAutoSocketsMax = 4096;
+// ...and at most an eighth of the ephemeral port range: other programs on the host pick
+// ports from it too, and each pooled socket holds one for the process's life.
+inline constexpr uint32_t kAutoSocketsPortShare = 8;
 
 [[nodiscard]] CapacityPlan plan_capacity(const DataplaneConfig& config, uint32_t workers,
                                          uint64_t files_limit, uint32_t ephemeral_ports);

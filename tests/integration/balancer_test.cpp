@@ -162,6 +162,12 @@ TEST_P(BalancerTest, SilentServerCostsOnlyItsTimedOutRequests) {
   constexpr int kRequests = 30;
   for (int r = 0; r < kRequests; ++r) ASSERT_TRUE(client.send(target(), "t" + std::to_string(r)));
   ASSERT_TRUE(wait_until([&] { return totals()[Counter::requests_forwarded] == kRequests; }));
+  // Forwarded is not yet read: wait until every server thread has seen its share.
+  ASSERT_TRUE(wait_until([&] {
+    uint64_t seen = 0;
+    for (const auto& server : servers_) seen += server->received();
+    return seen == kRequests;
+  }));
   const uint64_t lost = servers_[1]->received();
   ASSERT_GT(lost, 0u);
   int answered = 0;

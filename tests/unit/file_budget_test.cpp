@@ -27,8 +27,9 @@ TEST(FileBudgetTest, AutoIsCappedByMaxSessionsPortsAndTheAutoMaximum) {
   config.max_sessions = 300;
   EXPECT_EQ(plan_capacity(config, 1, 1'000'000, kPorts).sockets_total, 300u);
   config.max_sessions = 65536;
-  EXPECT_EQ(plan_capacity(config, 1, 1'000'000, kPorts).sockets_total, kAutoSocketsMax);
-  EXPECT_EQ(plan_capacity(config, 1, 1'000'000, 8000).sockets_total, 2000u);
+  EXPECT_EQ(plan_capacity(config, 1, 1'000'000, kPorts).sockets_total, kPorts / 8);
+  EXPECT_EQ(plan_capacity(config, 1, 1'000'000, 60000).sockets_total, kAutoSocketsMax);
+  EXPECT_EQ(plan_capacity(config, 1, 1'000'000, 8000).sockets_total, 1000u);
 }
 
 TEST(FileBudgetTest, SplitsEvenlyOverWorkers) {
