@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "dataplane/dataplane_limits.h"
+#include "dataplane/invariant.h"
 #include "dataplane/monotonic_clock.h"
 #include "dataplane/packet_info.h"
 #include "dataplane/uring.h"
@@ -247,7 +248,7 @@ void Worker::on_listen_receive(const Completion& completion) {
     drop_request(bid, Counter::drop_datagram_oversize);
     return;
   }
-  if (request_count_ == config_.batch_size_max) [[unlikely]] std::abort();  // reap is bounded
+  SHORTLINE_INVARIANT(request_count_ < config_.batch_size_max);  // reap is bounded by it
   requests_[request_count_++] = {
       bid,
       length,
@@ -279,7 +280,7 @@ void Worker::drop_request(uint16_t buffer_id, Counter reason) {
 
 void Worker::on_upstream_receive(const Completion& completion) {
   const uint32_t socket = UserData::decode(completion.user_data).index;
-  if (socket >= capacity_.sockets) [[unlikely]] std::abort();  // only we arm these
+  SHORTLINE_INVARIANT(socket < capacity_.sockets);  // only the worker arms these
   if (!completion.more()) rearm_[rearm_count_++] = socket;
   if (completion.result < 0) {
     on_upstream_error(socket, completion.result);

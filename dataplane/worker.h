@@ -112,6 +112,7 @@ class Worker {
   [[nodiscard]] uint32_t expire_unreplied(uint64_t now_ns, uint32_t budget);
   [[nodiscard]] uint32_t expire_idle(uint64_t now_ns, uint32_t budget);
   void close_all_sessions();
+  [[nodiscard]] static uint64_t server_identity(uint32_t slot, uint32_t generation);
   [[nodiscard]] static uint64_t server_identity(const Session& session);
 
   uint32_t id_;

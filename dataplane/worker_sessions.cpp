@@ -29,8 +29,14 @@ constexpr uint32_t kEvictionScanMax = 8;
 
 }  // namespace
 
+// What a socket is quarantined against: the slot and the server it held then (a slot
+// reused for another server is another identity).
+uint64_t Worker::server_identity(uint32_t slot, uint32_t generation) {
+  return uint64_t{slot} << 32 | generation;
+}
+
 uint64_t Worker::server_identity(const Session& session) {
-  return uint64_t{session.server_slot} << 32 | session.server_generation;
+  return server_identity(session.server_slot, session.server_generation);
 }
 
 void Worker::place_requests(const PoolSnapshot& pool) {
@@ -113,12 +119,10 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
   ClientName server;
   Counter refused = Counter::drop_upstream_send;  // an IPv6 server from an IPv4-only pool
   uint32_t socket = kNoSocket;
+  const uint32_t generation = table_.slot(member.slot).generation.load(std::memory_order_relaxed);
   if (to_socket_family(member.address.sockaddr_ptr(), member.address.length, upstream_family_,
-                       server)) {
-    const uint64_t identity = uint64_t{member.slot} << 32 |
-                              table_.slot(member.slot).generation.load(std::memory_order_relaxed);
-    socket = take_socket(identity, refused);
-  }
+                       server))
+    socket = take_socket(server_identity(member.slot, generation), refused);
   if (socket == kNoSocket) [[unlikely]] {
     limiter_.session_closed(source);
     drop_request(request.buffer_id, refused);
@@ -131,7 +135,7 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
   session.socket = socket;
   session.source_entry = source;
   session.server_slot = member.slot;
-  session.server_generation = table_.slot(member.slot).generation.load(std::memory_order_relaxed);
+  session.server_generation = generation;
   std::memcpy(&session.client.storage, request.name,
               std::min<std::size_t>(request.name_length, sizeof(session.client.storage)));
   session.client.length = request.name_length;
