@@ -2,6 +2,7 @@
 #include "dataplane/server_picker.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace shortline {
 namespace {
@@ -17,7 +18,8 @@ ServerPicker::ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, b
       rotation_(static_cast<uint32_t>(seed)),
       random_state_(seed * 0x9e3779b97f4a7c15ULL + 1),
       candidates_(std::make_unique<Candidate[]>(max_servers)),
-      heap_(std::make_unique<uint32_t[]>(max_servers)) {}
+      heap_(std::make_unique<uint32_t[]>(max_servers)),
+      candidate_of_slot_(std::make_unique<uint32_t[]>(max_servers)) {}
 
 uint64_t ServerPicker::next_random() {
   // xorshift64*: a few cycles, plenty for spreading requests.
@@ -32,13 +34,17 @@ uint32_t ServerPicker::random_below(uint32_t bound) {
   return static_cast<uint32_t>(((next_random() >> 32) * bound) >> 32);
 }
 
-void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& table) {
+void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
   count_ = 0;
+  probe_member_ = kNoServer;
   const auto members = static_cast<uint32_t>(pool.members.size());
   for (uint32_t m = 0; m < members; ++m) {
     const uint32_t slot_index = pool.members[m].slot;
-    const ServerSlot& slot = table.slot(slot_index);
-    if (slot.state.load(std::memory_order_relaxed) != ServerState::up) continue;
+    ServerSlot& slot = table.slot(slot_index);
+    const ServerState state = slot.state.load(std::memory_order_relaxed);
+    if (state == ServerState::probing) [[unlikely]]
+      claim_probe(m, slot);
+    if (state != ServerState::up) continue;
     int64_t load = slot.other_load.load(std::memory_order_relaxed);
     if (one_way_) {
       load += static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
@@ -47,8 +53,9 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& tabl
       load += slot.in_flight.load(std::memory_order_relaxed);
     }
     const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
-    candidates_[count_] = {m, slot_index, std::min(weight, kWeightMax), 0,
+    candidates_[count_] = {m, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
                            std::clamp<int64_t>(load, 0, kLoadMax)};
+    candidate_of_slot_[slot_index] = count_;
     ++count_;
   }
   if (count_ == 0) return;
@@ -60,12 +67,23 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, const ServerTable& tabl
   if (policy_ == Policy::shortest_queue) heap_build();
 }
 
-// (load_a + 1) / weight_a < (load_b + 1) / weight_b, by cross-multiplication.
+// One atomic exchange per half-open server per batch, only while a server is half-open:
+// of all workers, the one that turns the token from 1 to 0 sends the single probe.
+void ServerPicker::claim_probe(uint32_t member, ServerSlot& slot) {
+  if (probe_member_ != kNoServer || slot.probe_token.load(std::memory_order_relaxed) == 0) return;
+  if (slot.probe_token.exchange(0, std::memory_order_acq_rel) != 1) return;
+  probe_member_ = static_cast<int32_t>(member);
+  probe_slot_ = &slot;
+}
+
+// (load_a + 1) / weight_a < (load_b + 1) / weight_b, by cross-multiplication; on a tie the
+// faster server, then the rotating rank.
 bool ServerPicker::better(const Candidate& a, const Candidate& b) const {
   // Loads are clamped below 2^40 and weights to 2^20, so the products fit in 64 bits.
   const int64_t lhs = (a.load + 1) * int64_t{b.weight};
   const int64_t rhs = (b.load + 1) * int64_t{a.weight};
   if (lhs != rhs) return lhs < rhs;
+  if (a.weight != b.weight) return a.weight > b.weight;
   return a.rank < b.rank;
 }
 
@@ -108,6 +126,12 @@ uint32_t ServerPicker::pick_power_of_two() {
 }
 
 int32_t ServerPicker::pick() {
+  if (probe_member_ != kNoServer) [[unlikely]] {
+    const int32_t probe = std::exchange(probe_member_, kNoServer);
+    last_queue_ahead_ = 0;
+    ++picks_;
+    return probe;
+  }
   if (count_ == 0) [[unlikely]]
     return kNoServer;
   uint32_t chosen = 0;
@@ -117,14 +141,32 @@ int32_t ServerPicker::pick() {
     case Policy::round_robin:
       if (rotation_ >= count_) rotation_ %= count_;  // a division only on wrap-around
       chosen = rotation_++;
+      ++candidates_[chosen].load;
       break;
-    case Policy::random: chosen = random_below(count_); break;
+    case Policy::random:
+      chosen = random_below(count_);
+      ++candidates_[chosen].load;
+      break;
   }
   ++picks_;
+  // The pick already counted the request itself.
+  last_queue_ahead_ = static_cast<uint32_t>(std::min<int64_t>(candidates_[chosen].load - 1, UINT32_MAX));
   return static_cast<int32_t>(candidates_[chosen].member);
 }
 
+uint32_t ServerPicker::place_on_slot(uint32_t slot) {
+  const uint32_t c = candidate_of_slot_[slot];
+  if (c >= count_ || candidates_[c].slot != slot) return 0;
+  // Read only: raising a non-root key would break the heap, and one flow's request seldom
+  // changes where the batch's new ones go.
+  return static_cast<uint32_t>(std::min<int64_t>(candidates_[c].load, UINT32_MAX));
+}
+
 uint32_t ServerPicker::end_batch() {
+  if (probe_member_ != kNoServer) [[unlikely]] {  // no new request came to take it
+    probe_slot_->probe_token.store(1, std::memory_order_release);
+    probe_member_ = kNoServer;
+  }
   const uint32_t picks = picks_;
   picks_ = 0;
   return picks;

@@ -5,9 +5,13 @@
 // request dropped after its pick never counts as in flight.
 //
 // shortest-queue: the UP server with the least (load + 1) / weight, i.e. the shortest
-//   expected delay for the new request; ties go to the earliest in an order that rotates
-//   per batch and per worker (never "lowest id", which herds every worker onto one).
-//   A binary heap keeps a batch of k picks over n servers at O(n + k log n).
+//   expected delay for the new request (the control thread keeps weight proportional to
+//   the server's speed, reported or learnt from replies); ties go to the faster server
+//   (higher weight), then to the earliest in an order that rotates per batch and per
+//   worker (never "lowest id", which herds every worker onto one). A binary heap keeps a
+//   batch of k picks over n servers at O(n + k log n).
+// Half-open servers (state probing): the worker that takes a server's probe token at
+//   begin_batch sends it the batch's first request, whatever the policy; nothing else.
 // power-of-two: the lesser (load + 1) / weight of two distinct random UP servers.
 // round-robin, random: ignore load and weight.
 #pragma once
@@ -29,9 +33,15 @@ class ServerPicker {
   ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way);
 
   // Reads the loads of the snapshot's UP members. The snapshot must outlive the batch.
-  void begin_batch(const PoolSnapshot& pool, const ServerTable& table);
+  void begin_batch(const PoolSnapshot& pool, ServerTable& table);
   // Chooses a server for one request: an index into pool.members, or kNoServer.
   [[nodiscard]] int32_t pick();
+  // The load the last pick() saw at its server before adding the request: how many were
+  // ahead of it there (for the service-time estimate).
+  [[nodiscard]] uint32_t last_queue_ahead() const { return last_queue_ahead_; }
+  // The load this batch sees at `slot` (a request placed without pick(), e.g. an existing
+  // flow's), counting it; 0 for a slot that is not a candidate.
+  [[nodiscard]] uint32_t place_on_slot(uint32_t slot);
   // Ends the batch. Returns the number of picks made in it.
   uint32_t end_batch();
 
@@ -51,6 +61,7 @@ class ServerPicker {
   void heap_build();
   [[nodiscard]] uint32_t pick_shortest_queue();
   [[nodiscard]] uint32_t pick_power_of_two();
+  void claim_probe(uint32_t member, ServerSlot& slot);
   [[nodiscard]] uint64_t next_random();
   [[nodiscard]] uint32_t random_below(uint32_t bound);
 
@@ -62,6 +73,10 @@ class ServerPicker {
   std::unique_ptr<Candidate[]> candidates_;
   std::unique_ptr<uint32_t[]> heap_;       // candidate indices, best first
   uint32_t picks_ = 0;                     // picks made in this batch
+  uint32_t last_queue_ahead_ = 0;
+  int32_t probe_member_ = kNoServer;       // a half-open server this batch probes
+  ServerSlot* probe_slot_ = nullptr;       // its slot, to hand the token back if unused
+  std::unique_ptr<uint32_t[]> candidate_of_slot_;  // valid for slots of this batch's candidates
 };
 
 }  // namespace shortline

@@ -11,6 +11,8 @@ ServerTable::ServerTable(uint32_t max_servers, uint32_t workers)
       slots_(std::make_unique<ServerSlot[]>(max_servers)),
       epochs_(std::make_unique<WorkerEpoch[]>(workers)),
       workers_(workers),
+      learnt_stride_((max_servers + 3) / 4 * 4),  // 4 cells of 16 bytes per line
+      learnt_(std::make_unique<LearntService[]>(std::size_t{learnt_stride_} * workers)),
       slot_in_use_(max_servers, false) {
   assert(max_servers > 0 && workers > 0);
   auto empty = std::make_unique<PoolSnapshot>();
@@ -54,6 +56,7 @@ std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint3
   s.other_load.store(0);
   s.dispatched_at_report.store(s.requests_total.load());
   s.passive_errors.store(0);
+  s.probe_token.store(0);
   s.weight.store(std::max<uint32_t>(weight, 1));
   s.generation.fetch_add(1);
   s.state.store(ServerState::up);

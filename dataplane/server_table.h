@@ -4,6 +4,7 @@
 // batch boundary (per-worker epochs). Workers never lock; the control side may.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -15,7 +16,9 @@
 
 namespace shortline {
 
-enum class ServerState : uint8_t { up, draining, down };
+// probing: DOWN, but one request at a time may go there (half-open): the worker that
+// takes ServerSlot::probe_token sends it the first request of its batch.
+enum class ServerState : uint8_t { up, draining, down, probing };
 
 struct alignas(64) ServerSlot {
   std::atomic<int64_t> in_flight{0};           // requests of ours awaiting replies
@@ -27,7 +30,36 @@ struct alignas(64) ServerSlot {
   std::atomic<uint32_t> passive_errors{0};     // ECONNREFUSED and send errors seen
   std::atomic<uint32_t> weight{1};
   std::atomic<uint32_t> generation{0};         // bumped when the slot gets a new server
+  std::atomic<uint32_t> probe_token{0};        // 1: a probe may be sent (state probing)
   std::atomic<ServerState> state{ServerState::down};
+};
+
+// One worker's learnt service time for one slot (dataplane/service_estimate.h), written by
+// that worker, read by the control thread. Generation and value share one word so that a
+// reader never pairs a new server with the old one's figure.
+class LearntService {
+ public:
+  static constexpr uint64_t kValueBits = 40;  // nanoseconds: up to 18 minutes
+  static constexpr uint64_t kValueMax = (uint64_t{1} << kValueBits) - 1;
+
+  void store(uint32_t generation, uint64_t service_ns, uint64_t samples) {
+    const uint64_t tag = uint64_t{generation & 0xFFFFFFu} << kValueBits;
+    word_.store(tag | std::min(service_ns, kValueMax), std::memory_order_relaxed);
+    samples_.store(samples, std::memory_order_relaxed);
+  }
+  struct Reading {
+    double service_ns = -1;  // below 0: nothing learnt for this generation
+    uint64_t samples = 0;
+  };
+  [[nodiscard]] Reading read(uint32_t generation) const {
+    const uint64_t word = word_.load(std::memory_order_relaxed);
+    if (word == 0 || (word >> kValueBits) != (generation & 0xFFFFFFu)) return {};
+    return {static_cast<double>(word & kValueMax), samples_.load(std::memory_order_relaxed)};
+  }
+
+ private:
+  std::atomic<uint64_t> word_{0};
+  std::atomic<uint64_t> samples_{0};
 };
 
 struct PoolMember {
@@ -51,6 +83,15 @@ class ServerTable {
   [[nodiscard]] uint32_t capacity() const { return capacity_; }
   [[nodiscard]] ServerSlot& slot(uint32_t index) { return slots_[index]; }
   [[nodiscard]] const ServerSlot& slot(uint32_t index) const { return slots_[index]; }
+  [[nodiscard]] uint32_t workers() const { return workers_; }
+  // Worker `worker`'s learnt service time of slot `index` (one row per worker, rows padded
+  // to whole cache lines' worth of cells).
+  [[nodiscard]] LearntService& learnt(uint32_t worker, uint32_t index) {
+    return learnt_[worker * learnt_stride_ + index];
+  }
+  [[nodiscard]] const LearntService& learnt(uint32_t worker, uint32_t index) const {
+    return learnt_[worker * learnt_stride_ + index];
+  }
 
   // --- worker side (lock-free) ---
   // Marks the start of a batch: the returned snapshot stays valid until the next call
@@ -85,6 +126,8 @@ class ServerTable {
   std::unique_ptr<ServerSlot[]> slots_;
   std::unique_ptr<WorkerEpoch[]> epochs_;
   uint32_t workers_;
+  uint32_t learnt_stride_;  // capacity rounded up to whole cache lines
+  std::unique_ptr<LearntService[]> learnt_;
   std::atomic<const PoolSnapshot*> current_{nullptr};
   std::atomic<uint64_t> global_epoch_{1};
 

@@ -32,6 +32,10 @@ struct Session {
   uint32_t server_generation = 0;  // ServerSlot::generation when opened
   uint32_t generation = 0;         // bumped on every reuse; guards stale completions
   uint32_t pending_replies = 0;    // replies still expected
+  uint32_t queue_ahead = 0;        // ours in flight at the server when the last request went
+  uint64_t sample_sent_ns = 0;     // when the request being timed was sent
+  uint32_t sample_queue_ahead = 0; // and its queue_ahead
+  bool sample_armed = false;       // the next reply times that request (service estimate)
   uint64_t last_request_ns = 0;    // position in the lists
   uint64_t last_reply_ns = 0;
   ListLinks lru;

@@ -80,6 +80,7 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
       limiter_(source_limits(config, capacity), capacity.sessions * 4, random_seed()),
       picker_(config.policy, config.max_servers, id * 7919u + 1, config.responses_per_request == 0),
       deltas_(config.max_servers),
+      estimates_(config.max_servers),
       socket_fds_(std::make_unique<int[]>(capacity.sockets)),
       socket_session_(std::make_unique<uint32_t[]>(capacity.sockets)),
       reply_from_local_(config.listen.is_wildcard()),
@@ -161,9 +162,13 @@ bool Worker::iterate(const RunControl& control, uint64_t now_ns) {
   if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
   const uint32_t reaped = io_->reap(completions_.get(), config_.batch_size_max);
   for (uint32_t c = 0; c < reaped; ++c) handle_completion(completions_[c]);
+  // The replies just reaped leave the in-flight counts before the batch is placed: the
+  // picker reads the table, and a count still holding them overstates every busy queue.
+  deltas_.publish(table_);
   place_requests(*pool);
   flush_sends();
   deltas_.publish(table_);
+  estimates_.publish(table_, id_);
   if (control.stop_receiving.load(std::memory_order_relaxed) && listen_wanted_) {
     listen_wanted_ = false;  // drain: no new requests, replies still flow
     io_->cancel(UserData{OpKind::listen_receive, 0, 0}.encode(),
@@ -343,6 +348,7 @@ void Worker::send_request(const Request& request, uint32_t session_index) {
   stats_.add(Counter::requests_forwarded);
   deltas_.add_request(session.server_slot);
   if (responses_ != 0) {
+    arm_service_sample(session);
     session.pending_replies += responses_;
     deltas_.add_in_flight(session.server_slot, 1);
     sessions_.mark_pending(session_index);
@@ -420,7 +426,10 @@ void Worker::undo_unsent_request(const SendState& state, int32_t result, bool bl
   if (responses_ != 0 && session.pending_replies >= responses_) {
     session.pending_replies -= responses_;
     deltas_.add_in_flight(session.server_slot, -1);
-    if (session.pending_replies == 0) sessions_.clear_pending(state.session);
+    if (session.pending_replies == 0) {
+      sessions_.clear_pending(state.session);
+      session.sample_armed = false;  // the timed request may be this one
+    }
   }
   complete_if_done(state.session);
 }

@@ -1,8 +1,8 @@
 // One data-plane worker: its WorkerIo (ring and provided buffers), listen socket, pool of
 // pre-opened upstream sockets, session table, source limiter, server picker and timers.
 // The loop is a fixed sequence: timers -> reap completions (replies are forwarded as they
-// are reaped) -> place the batch of requests -> queue sends -> publish in-flight deltas
-// -> submit once. Nothing is allocated, locked or logged after init(), and no socket is
+// are reaped) -> publish in-flight deltas -> place the batch of requests -> queue sends ->
+// publish deltas and service-time estimates -> submit once. Nothing is allocated, locked or logged after init(), and no socket is
 // opened, connected or closed: sessions borrow upstream sockets from the pool.
 #pragma once
 
@@ -16,6 +16,7 @@
 #include "dataplane/send_batch.h"
 #include "dataplane/server_picker.h"
 #include "dataplane/server_table.h"
+#include "dataplane/service_estimate.h"
 #include "dataplane/session_table.h"
 #include "dataplane/slot_deltas.h"
 #include "dataplane/source_limiter.h"
@@ -54,6 +55,7 @@ class Worker {
 
   [[nodiscard]] const SessionTable& sessions() const { return sessions_; }
   [[nodiscard]] const UpstreamPool& pool() const { return pool_; }
+  [[nodiscard]] const WorkerServiceEstimates& estimates() const { return estimates_; }
   [[nodiscard]] int socket_fd(uint32_t socket) const { return socket_fds_[socket]; }
 
  private:
@@ -94,6 +96,9 @@ class Worker {
   void forward_request(const Request& request, const PoolSnapshot& pool);
   [[nodiscard]] const PoolMember* pick_member(const Request& request, const PoolSnapshot& pool);
   [[nodiscard]] bool same_server(const Session& session) const;
+  [[nodiscard]] bool serving(uint32_t slot) const;
+  void arm_service_sample(Session& session) const;
+  void learn_service_time(Session& session);
   [[nodiscard]] uint32_t session_for(const Request& request, const FlowKey& client,
                                      uint32_t source, const PoolSnapshot& pool);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
@@ -126,6 +131,7 @@ class Worker {
   SourceLimiter limiter_;
   ServerPicker picker_;
   SlotDeltas deltas_;
+  WorkerServiceEstimates estimates_;             // service times learnt from replies
   std::unique_ptr<int[]> socket_fds_;            // per pool socket
   std::unique_ptr<uint32_t[]> socket_session_;   // per pool socket: its session or kNoSession
   int upstream_family_ = AF_INET6;               // dual-stack unless IPv6 is off

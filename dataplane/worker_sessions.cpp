@@ -82,16 +82,25 @@ bool Worker::same_server(const Session& session) const {
          session.server_generation;
 }
 
+// Whether a flow may stay on the server in `slot`: UP, or DRAINING (which takes no new
+// flows but finishes its own). DOWN and half-open servers lose their flows at once.
+bool Worker::serving(uint32_t slot) const {
+  const ServerState state = table_.slot(slot).state.load(std::memory_order_relaxed);
+  return state == ServerState::up || state == ServerState::draining;
+}
+
+// The session's request, once sent, had session.queue_ahead of ours before it there.
 uint32_t Worker::session_for(const Request& request, const FlowKey& client, uint32_t source,
                              const PoolSnapshot& pool) {
   if (config_.affinity == Affinity::flow) {
-    // Flow: the client's session decides, while its server is still there and not DOWN.
+    // Flow: the client's session decides, while its server is still there and serving.
     const uint32_t found = sessions_.find(client);
     if (found != kNoSession) {
-      const Session& s = sessions_.at(found);
-      if (same_server(s) &&
-          table_.slot(s.server_slot).state.load(std::memory_order_relaxed) != ServerState::down)
+      Session& s = sessions_.at(found);
+      if (same_server(s) && serving(s.server_slot)) {
+        s.queue_ahead = picker_.place_on_slot(s.server_slot);
         return found;
+      }
       close_session(found, Counter::sessions_expired);  // its server left: pick again
     }
     const PoolMember* chosen = pick_member(request, pool);
@@ -104,7 +113,10 @@ uint32_t Worker::session_for(const Request& request, const FlowKey& client, uint
   key.server_slot = chosen->slot;
   const uint32_t found = sessions_.find(key);
   if (found != kNoSession) {
-    if (same_server(sessions_.at(found))) return found;
+    if (same_server(sessions_.at(found))) {
+      sessions_.at(found).queue_ahead = picker_.last_queue_ahead();
+      return found;
+    }
     close_session(found, Counter::sessions_expired);
   }
   return open_session(key, *chosen, request, source);
@@ -136,6 +148,7 @@ uint32_t Worker::open_session(const FlowKey& key, const PoolMember& member, cons
   session.source_entry = source;
   session.server_slot = member.slot;
   session.server_generation = generation;
+  session.queue_ahead = picker_.last_queue_ahead();
   std::memcpy(&session.client.storage, request.name,
               std::min<std::size_t>(request.name_length, sizeof(session.client.storage)));
   session.client.length = request.name_length;
@@ -215,6 +228,7 @@ void Worker::abandon_requests(Session& session, uint32_t index) {
     deltas_.add_in_flight(session.server_slot, -static_cast<int64_t>(requests));
   }
   session.pending_replies = 0;
+  session.sample_armed = false;
   sessions_.clear_pending(index);
 }
 
@@ -226,6 +240,7 @@ void Worker::time_out_requests(uint32_t index) {
   deltas_.add_timeouts(session.server_slot, requests);
   stats_.add(Counter::requests_timed_out, requests);
   session.pending_replies = 0;
+  session.sample_armed = false;  // a timeout says nothing about speed
   session.timed_out = true;
   sessions_.clear_pending(index);
 }
@@ -243,12 +258,32 @@ void Worker::reply_arrived(uint32_t index) {
     stats_.add(Counter::replies_unexpected);
     return;
   }
+  learn_service_time(session);
   const uint32_t before = ceil_div(session.pending_replies, responses_);
   --session.pending_replies;
   if (ceil_div(session.pending_replies, responses_) < before)
     deltas_.add_in_flight(session.server_slot, -1);
   deltas_.add_reply(session.server_slot);
   if (session.pending_replies == 0) sessions_.clear_pending(index);
+}
+
+// A request sent while its session has nothing else in flight is timed: the next reply
+// is its own (the server answers in order). Whether to time a request is settled when it
+// is sent, never by what happens after: skipping a reply because another request followed
+// it would skip the slow ones (more time for a follower) and bias the estimate low.
+void Worker::arm_service_sample(Session& session) const {
+  if (session.pending_replies != 0) return;
+  session.sample_armed = true;
+  session.sample_sent_ns = now_ns_;
+  session.sample_queue_ahead = session.queue_ahead;
+}
+
+void Worker::learn_service_time(Session& session) {
+  if (!session.sample_armed) return;
+  session.sample_armed = false;
+  if (now_ns_ < session.sample_sent_ns) return;
+  estimates_.add(session.server_slot, session.server_generation,
+                 now_ns_ - session.sample_sent_ns, session.sample_queue_ahead);
 }
 
 // Packet affinity: a session whose expected replies are all in (nothing in flight) is done
