@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -85,8 +86,15 @@ uint32_t Reporter::mean_service_us() {
   const uint64_t served = totals_.served.load(std::memory_order_relaxed);
   const uint64_t service_us = totals_.service_us.load(std::memory_order_relaxed);
   if (served > last_served_) {
-    const uint64_t mean = (service_us - last_service_us_) / (served - last_served_);
-    mean_us_ = static_cast<uint32_t>(std::min<uint64_t>(mean, UINT32_MAX));
+    // A mean over about the last kMeanRequests requests, however many fell into this
+    // interval: a per-interval mean of one or two exponential samples would make identical
+    // servers look unlike.
+    const uint64_t count = served - last_served_;
+    const double interval_mean =
+        static_cast<double>(service_us - last_service_us_) / static_cast<double>(count);
+    const double keep = std::pow(1.0 - 1.0 / kMeanRequests, static_cast<double>(count));
+    smoothed_us_ = smoothed_us_ < 0 ? interval_mean : keep * smoothed_us_ + (1 - keep) * interval_mean;
+    mean_us_ = static_cast<uint32_t>(std::min(smoothed_us_ + 0.5, double{UINT32_MAX}));
     last_served_ = served;
     last_service_us_ = service_us;
   }

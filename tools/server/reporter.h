@@ -74,6 +74,8 @@ class Reporter {
   uint64_t last_served_ = 0;
   uint64_t last_service_us_ = 0;
   uint32_t mean_us_ = 0;
+  double smoothed_us_ = -1;                  // below 0 until a request is served
+  static constexpr double kMeanRequests = 64;  // the reported mean's memory, in requests
 
   std::mutex wake_mutex_;
   std::condition_variable wake_;
