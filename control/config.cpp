@@ -50,7 +50,15 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "max_servers_running",
                                                       "scale_up_hold_ms",
                                                       "scale_down_idle_ms",
-                                                      "scale_cooldown_ms"};
+                                                      "scale_cooldown_ms",
+                                                      "learn_speed",
+                                                      "slow_start_ms",
+                                                      "timeouts_down",
+                                                      "health_probe_interval_ms",
+                                                      "outlier_failure_ratio",
+                                                      "outlier_interval_ms",
+                                                      "outlier_ejection_ms",
+                                                      "outlier_max_ejected_percent"};
 
 template <size_t kHead, size_t kTail>
 consteval auto join_keys(const std::string_view (&head)[kHead],
@@ -304,6 +312,29 @@ void read_control(const Section& section, LoadBalancerConfig& balancer) {
   section.integer("scale_cooldown_ms", balancer.scale_cooldown_ms, 0, kScalingMsMax);
 }
 
+constexpr uint32_t kHealthMsMax = 3'600'000;  // an hour
+constexpr uint32_t kTimeoutsDownMax = 1'000'000;
+constexpr double kOutlierRatioMax = 1'000'000;
+
+// Speed learning, slow start, passive health and outlier ejection.
+void read_health(const Section& section, LoadBalancerConfig& balancer) {
+  if (const Json* learn = section.find("learn_speed"))
+    balancer.learn_speed = read_bool(*learn, section.path_of("learn_speed"));
+  section.integer("slow_start_ms", balancer.slow_start_ms, 0, kHealthMsMax);
+  section.integer("timeouts_down", balancer.timeouts_down, 0, kTimeoutsDownMax);
+  section.integer("health_probe_interval_ms", balancer.health_probe_interval_ms, 1, kHealthMsMax);
+  if (const Json* ratio = section.find("outlier_failure_ratio")) {
+    const auto path = section.path_of("outlier_failure_ratio");
+    constexpr std::string_view allowed = "0 (off) or a number above 1, at most 1000000";
+    const double value = read_real(*ratio, path, -1, kOutlierRatioMax, allowed);
+    if (value != 0 && value <= 1) fail(path, shown(*ratio), allowed);
+    balancer.outlier_failure_ratio = value;
+  }
+  section.integer("outlier_interval_ms", balancer.outlier_interval_ms, 10, kHealthMsMax);
+  section.integer("outlier_ejection_ms", balancer.outlier_ejection_ms, 1, kHealthMsMax);
+  section.integer("outlier_max_ejected_percent", balancer.outlier_max_ejected_percent, 0, 100);
+}
+
 void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   const Section section(value, "load_balancer", kLoadBalancerKeys);
   section.port("server_side_port", balancer.server_side_port);
@@ -321,6 +352,7 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   read_names(section, balancer.dataplane);
   read_admin(section, balancer);
   read_control(section, balancer);
+  read_health(section, balancer);
   if (const Json* backends = section.find("backends"))
     balancer.dataplane.backends = read_backends(*backends, section.path_of("backends"));
   const auto& dataplane = balancer.dataplane;

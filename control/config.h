@@ -52,6 +52,15 @@ struct LoadBalancerConfig {               // "load_balancer"
   uint32_t scale_up_hold_ms = 500;        // a queue stays above 0.9 x threshold this long
   uint32_t scale_down_idle_ms = 5000;     // a server stays empty this long before removal
   uint32_t scale_cooldown_ms = 2000;      // no scaling action this soon after the last
+  // Speed and health for servers that send no reports (README: "Speed and health").
+  bool learn_speed = true;                // speed from replies where reports give none
+  uint32_t slow_start_ms = 0;             // a new or returning server ramps up this long
+  uint32_t timeouts_down = 5;             // timeouts in a row with no reply: DOWN (0 = off)
+  uint32_t health_probe_interval_ms = 1000;  // between half-open probes of a DOWN server
+  double outlier_failure_ratio = 0;       // eject at this many times the pool's failure rate
+  uint32_t outlier_interval_ms = 1000;    // the window failure rates are measured over
+  uint32_t outlier_ejection_ms = 5000;    // first ejection's length (times the ejections)
+  uint32_t outlier_max_ejected_percent = 10;  // of the pool at once (at least one server)
 };
 
 struct ControllerConfig {                 // "controller"

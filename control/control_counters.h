@@ -27,10 +27,15 @@ namespace shortline {
   X(servers_readdressed, "registered servers that reported a new data address")           \
   X(servers_table_full, "reports from new servers dropped: server table full")            \
   X(servers_draining, "servers that reported DRAINING or LEAVING")                        \
-  X(servers_down, "servers marked DOWN (silent or refusing)")                             \
+  X(servers_down, "servers marked DOWN (for any reason below)")                           \
   X(servers_down_silent, "servers marked DOWN: missed_reports report intervals of silence") \
   X(servers_down_refused, "servers marked DOWN: upstream sockets kept getting ECONNREFUSED") \
-  X(servers_up_again, "DOWN servers back UP (reported again, or a static one retried)")    \
+  X(servers_down_timeouts, "servers marked DOWN: timeouts_down timeouts with no reply between") \
+  X(servers_ejected, "servers ejected as outliers (failure rate far above the pool's)")   \
+  X(servers_down_check, "servers marked DOWN by a failed active health check")          \
+  X(probes_armed, "half-open probe requests allowed to DOWN servers (one at a time)")    \
+  X(probes_failed, "half-open probes that timed out")                                    \
+  X(servers_up_again, "DOWN servers back UP (reported, answered a probe, check passed, ejection over)") \
   X(servers_removed, "servers removed: left and drained, or DOWN for too long")          \
   X(scale_decisions_add, "scaling decisions to add a server")                             \
   X(scale_decisions_remove, "scaling decisions to remove a server")                       \

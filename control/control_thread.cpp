@@ -31,6 +31,8 @@ std::string_view state_name(ServerState state) {
       return "draining";
     case ServerState::down:
       return "down";
+    case ServerState::probing:
+      return "probing";
   }
   return "unknown";
 }
@@ -56,6 +58,16 @@ std::optional<ControlThreadConfig> make_control_config(const Config& config, std
   c.ingest.missed_reports = lb.missed_reports;
   c.ingest.allowed_sources = lb.control_allowed_sources;
   c.ingest.one_way = lb.dataplane.responses_per_request == 0;
+  c.ingest.learn_speed = lb.learn_speed;
+  c.ingest.slow_start_ms = lb.slow_start_ms;
+  PassiveHealthConfig& passive = c.ingest.passive;
+  passive.timeouts_down = lb.timeouts_down;
+  passive.probe_interval_ms = lb.health_probe_interval_ms;
+  passive.request_timeout_ms = lb.dataplane.request_timeout_ms;
+  passive.outlier_failure_ratio = lb.outlier_failure_ratio;
+  passive.outlier_interval_ms = lb.outlier_interval_ms;
+  passive.outlier_ejection_ms = lb.outlier_ejection_ms;
+  passive.outlier_max_ejected_percent = lb.outlier_max_ejected_percent;
   if (!lb.auth_key_file.empty()) {
     std::string reason;
     c.ingest.key = wire::AuthKey::load_file(lb.auth_key_file, reason);
@@ -236,6 +248,16 @@ std::vector<ServerStatus> ControlThread::server_statuses(int64_t now_ms) const {
     st.load = ingest_.load_of(slot_index);
     st.speed = e.speed;
     st.weight = slot.weight.load(std::memory_order_relaxed);
+    st.health = std::string(health_name(e.health));
+    st.speed_source = std::string(speed_source_name(e.speed_source));
+    st.service_ms = e.service_per_request_us < 0 ? -1.0 : e.service_per_request_us / 1e3;
+    st.learnt_service_ms = e.learnt_service_us < 0 ? -1.0 : e.learnt_service_us / 1e3;
+    // What shortest-queue ranks by: the wait a new request should expect there.
+    st.expected_delay_ms =
+        st.service_ms < 0 ? -1.0 : static_cast<double>(st.load + 1) * st.service_ms;
+    st.slow_start = e.ramp;
+    st.ejections = e.ejections;
+    st.probes = e.probe.probes();
     st.requests = slot.requests_total.load(std::memory_order_relaxed);
     st.replies = slot.replies_total.load(std::memory_order_relaxed);
     st.timeouts = slot.timeouts_total.load(std::memory_order_relaxed);

@@ -28,8 +28,21 @@ Json server_json(const ServerStatus& s) {
               {"requests", s.requests},
               {"replies", s.replies},
               {"timeouts", s.timeouts},
-              {"errors", s.errors}};
+              {"errors", s.errors},
+              {"health", s.health},
+              {"speed_source", s.speed_source},
+              {"service_ms", s.service_ms},
+              {"learnt_service_ms", s.learnt_service_ms},
+              {"expected_delay_ms", s.expected_delay_ms},
+              {"slow_start", s.slow_start},
+              {"ejections", s.ejections},
+              {"probes", s.probes},
+              {"check", s.check},
+              {"check_failure", s.check_failure},
+              {"check_rtt_ms", s.check_rtt_ms}};
 }
+
+double seconds_or_unknown(double ms) { return ms < 0 ? -1.0 : ms / 1e3; }
 
 // A number as Prometheus reads it: integers exactly, others shortest round-trip, NaN/Inf
 // spelt the way the format wants them.
@@ -156,7 +169,31 @@ constexpr ServerMetric kServerMetrics[] = {
    [](const ServerStatus& s) { return number(s.timeouts); }},
   {"shortline_server_errors_total", "counter", "passive errors (ECONNREFUSED, send failures)",
    [](const ServerStatus& s) { return number(uint64_t{s.errors}); }},
+  {"shortline_server_service_seconds", "gauge",
+   "per-request service time the weight follows, reported or learnt (-1: unknown)",
+   [](const ServerStatus& s) { return number(seconds_or_unknown(s.service_ms)); }},
+  {"shortline_server_learnt_service_seconds", "gauge",
+   "per-request service time learnt from replies (-1: none yet)",
+   [](const ServerStatus& s) { return number(seconds_or_unknown(s.learnt_service_ms)); }},
+  {"shortline_server_expected_delay_seconds", "gauge",
+   "(load + 1) x service time: what shortest-queue ranks by (-1: unknown)",
+   [](const ServerStatus& s) { return number(seconds_or_unknown(s.expected_delay_ms)); }},
+  {"shortline_server_slow_start_ratio", "gauge", "share of its weight a ramping server has",
+   [](const ServerStatus& s) { return number(s.slow_start); }},
+  {"shortline_server_ejections_total", "counter", "times ejected as an outlier",
+   [](const ServerStatus& s) { return number(uint64_t{s.ejections}); }},
+  {"shortline_server_probes_total", "counter", "half-open probes allowed while DOWN",
+   [](const ServerStatus& s) { return number(s.probes); }},
+  {"shortline_server_check_healthy", "gauge",
+   "active health check: 1 healthy, 0 unhealthy, -1 no check",
+   [](const ServerStatus& s) {
+     return std::string(s.check.empty() ? "-1" : s.check == "healthy" ? "1" : "0"); }},
 };
+// The health reasons, one 0/1 sample each per server, so that a reason's series never
+// starts or stops with a state change.
+constexpr std::string_view kHealthReasons[] = {
+    "up", "draining", "leaving", "down: silent", "down: refused", "down: timeouts",
+    "ejected: outlier", "down: health check"};
 // clang-format on
 
 void write_servers(Exposition& out, const LbStatus& status) {
@@ -172,6 +209,15 @@ void write_servers(Exposition& out, const LbStatus& status) {
     out.family(metric.name, metric.type, metric.help);
     for (std::size_t i = 0; i < status.servers.size(); ++i)
       out.sample(metric.name, labels[i], metric.value(status.servers[i]));
+  }
+  constexpr std::string_view kHealth = "shortline_server_health";
+  out.family(kHealth, "gauge", "1 for the server's health reason, 0 for the others");
+  for (std::size_t i = 0; i < status.servers.size(); ++i) {
+    for (const auto reason : kHealthReasons) {
+      std::string text(labels[i]);
+      text.append(",reason=\"").append(reason).append("\"");
+      out.sample(kHealth, text, std::string(status.servers[i].health == reason ? "1" : "0"));
+    }
   }
 }
 

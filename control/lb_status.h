@@ -28,6 +28,18 @@ struct ServerStatus {
   uint64_t replies = 0;
   uint64_t timeouts = 0;
   uint32_t errors = 0;             // passive errors (ECONNREFUSED, send failures)
+  // Speed and health (README: "Speed and health").
+  std::string health = "up";       // why: "up", "down: timeouts", "ejected: outlier", ...
+  std::string speed_source = "unknown";  // "report", "replies", "configured", "unknown"
+  double service_ms = -1;          // per-request service time the weight follows; -1 = unknown
+  double learnt_service_ms = -1;   // learnt from replies (even where reports win); -1 = none
+  double expected_delay_ms = -1;   // (load + 1) x service_ms; -1 = unknown
+  double slow_start = 1;           // share of its weight a ramping server has, (0, 1]
+  uint32_t ejections = 0;          // times ejected as an outlier
+  uint64_t probes = 0;             // half-open probes allowed while DOWN for timeouts
+  std::string check;               // active health check: "" (none), "healthy", "unhealthy"
+  std::string check_failure;       // its last failure ("timeout", "wrong reply", ...)
+  double check_rtt_ms = -1;
 };
 
 struct ScalingStatus {

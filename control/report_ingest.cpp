@@ -12,11 +12,45 @@ namespace {
 
 constexpr std::size_t kEventsMax = 1024;  // between two take_events(); the rest are dropped
 
+}  // namespace
+
 bool is_down(Health health) {
-  return health == Health::down_silent || health == Health::down_refused;
+  switch (health) {
+    case Health::down_silent:
+    case Health::down_refused:
+    case Health::down_timeouts:
+    case Health::ejected:
+    case Health::down_check: return true;
+    case Health::up:
+    case Health::draining:
+    case Health::leaving: return false;
+  }
+  return false;
 }
 
-}  // namespace
+std::string_view health_name(Health health) {
+  switch (health) {
+    case Health::up: return "up";
+    case Health::draining: return "draining";
+    case Health::leaving: return "leaving";
+    case Health::down_silent: return "down: silent";
+    case Health::down_refused: return "down: refused";
+    case Health::down_timeouts: return "down: timeouts";
+    case Health::ejected: return "ejected: outlier";
+    case Health::down_check: return "down: health check";
+  }
+  return "unknown";
+}
+
+std::string_view speed_source_name(SpeedSource source) {
+  switch (source) {
+    case SpeedSource::unknown: return "unknown";
+    case SpeedSource::report: return "report";
+    case SpeedSource::replies: return "replies";
+    case SpeedSource::configured: return "configured";
+  }
+  return "unknown";
+}
 
 int64_t IngestConfig::silence_timeout_ms() const {
   return std::max<int64_t>(int64_t{missed_reports} * report_interval_ms, silence_timeout_ms_min);
@@ -46,6 +80,10 @@ void ReportIngest::adopt_static_backends(int64_t now_ms) {
     e.errors_base = table_.slot(member.slot).passive_errors.load();
     e.errors_window_ms = now_ms;
     e.queue_at_ms = now_ms;
+    e.streak.restart(counts_of(member.slot));
+    e.outlier_base = counts_of(member.slot);
+    e.configured_weight = table_.slot(member.slot).weight.load();
+    configured_weight_max_ = std::max(configured_weight_max_, e.configured_weight);
     used_slots_.push_back(member.slot);
     slot_by_id_[e.id] = member.slot;
   }
@@ -140,6 +178,9 @@ std::optional<uint32_t> ReportIngest::register_server(const wire::ServerReport& 
   e.errors_base = table_.slot(*slot).passive_errors.load();
   e.errors_window_ms = now_ms;
   e.queue_at_ms = now_ms;
+  e.streak.restart(counts_of(*slot));
+  e.outlier_base = counts_of(*slot);
+  e.ramp_since_ms = now_ms;  // a newcomer ramps up (slow_start_ms)
   used_slots_.push_back(*slot);
   slot_by_id_[e.id] = *slot;
   counters_.add(ControlCounter::servers_registered);
@@ -194,39 +235,74 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
     case wire::ServerState::up:
       if (e.health == Health::up) return;
       // Refusals outrank reports for a while: the reporter may live while the data port
-      // is closed.
+      // is closed. Timeouts, ejection and failed checks outrank them until the data path
+      // itself says otherwise (a probe answered, the ejection over, a check passed).
       if (e.health == Health::down_refused &&
           now_ms - e.down_since_ms < config_.refused_probation_ms)
         return;
-      mark_up(slot, now_ms);
+      if (e.health == Health::down_timeouts || e.health == Health::ejected ||
+          e.health == Health::down_check)
+        return;
+      mark_up(slot, now_ms, "reported up");
       return;
   }
 }
 
-void ReportIngest::mark_up(uint32_t slot, int64_t now_ms) {
+void ReportIngest::mark_up(uint32_t slot, int64_t now_ms, std::string_view why) {
   ServerEntry& e = entries_[slot];
-  if (is_down(e.health)) counters_.add(ControlCounter::servers_up_again);
-  if (e.health != Health::up) event(e.id, "up");
+  if (is_down(e.health)) {
+    counters_.add(ControlCounter::servers_up_again);
+    e.ramp_since_ms = now_ms;  // back from DOWN: slow start again
+  }
+  if (e.health != Health::up) {
+    std::string line("up");
+    if (!why.empty()) line.append(" (").append(why).append(")");
+    event(e.id, line);
+  }
   e.health = Health::up;
   e.errors_base = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
   e.errors_window_ms = now_ms;
+  e.streak.restart(counts_of(slot));
+  table_.slot(slot).probe_token.store(0, std::memory_order_relaxed);
   table_.set_state(slot, ServerState::up);
 }
 
-void ReportIngest::mark_down(uint32_t slot, Health why, int64_t now_ms) {
+namespace {
+
+ControlCounter down_counter(Health why) {
+  switch (why) {
+    case Health::down_silent: return ControlCounter::servers_down_silent;
+    case Health::down_refused: return ControlCounter::servers_down_refused;
+    case Health::down_timeouts: return ControlCounter::servers_down_timeouts;
+    case Health::ejected: return ControlCounter::servers_ejected;
+    default: return ControlCounter::servers_down_check;
+  }
+}
+
+}  // namespace
+
+void ReportIngest::mark_down(uint32_t slot, Health why, int64_t now_ms, std::string_view detail) {
   assert(is_down(why));
   ServerEntry& e = entries_[slot];
   e.health = why;
   e.down_since_ms = now_ms;
+  table_.slot(slot).probe_token.store(0, std::memory_order_relaxed);
   table_.set_state(slot, ServerState::down);
   counters_.add(ControlCounter::servers_down);
-  event(e.id, why == Health::down_silent
-                  ? std::string("down: silent for ")
-                        .append(std::to_string(config_.silence_timeout_ms()))
-                        .append(" ms")
-                  : std::string("down: connection refused"));
-  counters_.add(why == Health::down_silent ? ControlCounter::servers_down_silent
-                                           : ControlCounter::servers_down_refused);
+  counters_.add(down_counter(why));
+  std::string line(health_name(why));
+  if (why == Health::down_silent)
+    line.append(" for ").append(std::to_string(config_.silence_timeout_ms())).append(" ms");
+  if (!detail.empty()) line.append(" (").append(detail).append(")");
+  event(e.id, line);
+}
+
+ServerCounts ReportIngest::counts_of(uint32_t slot) const {
+  const ServerSlot& s = table_.slot(slot);
+  return {s.requests_total.load(std::memory_order_relaxed),
+          s.replies_total.load(std::memory_order_relaxed),
+          s.timeouts_total.load(std::memory_order_relaxed),
+          s.passive_errors.load(std::memory_order_relaxed)};
 }
 
 void ReportIngest::remove(uint32_t slot) {
@@ -242,21 +318,28 @@ void ReportIngest::remove(uint32_t slot) {
 void ReportIngest::tick(int64_t now_ms) {
   // Backwards: check_slot may remove the slot it checks, which shifts only later ones.
   for (std::size_t i = used_slots_.size(); i-- > 0;) check_slot(used_slots_[i], now_ms);
+  if (now_ms - outliers_at_ms_ >= config_.passive.outlier_interval_ms) {
+    outliers_at_ms_ = now_ms;
+    eject_outliers(now_ms);
+  }
   if (now_ms - weights_at_ms_ >= config_.weight_update_ms) {
     weights_at_ms_ = now_ms;
-    update_weights();
+    update_weights(now_ms);
   }
 }
 
 void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   ServerEntry& e = entries_[slot];
   check_refusals(slot, now_ms);
+  check_timeouts(slot, now_ms);
+  check_probe(slot, now_ms);
+  check_ejection_end(slot, now_ms);
   if (e.is_static) {
     // No reports to bring it back: retry after the probation (half-open); more refusals
     // put it DOWN again.
     if (e.health == Health::down_refused &&
         now_ms - e.down_since_ms >= config_.refused_probation_ms)
-      mark_up(slot, now_ms);
+      mark_up(slot, now_ms, "refusal probation over");
   } else if ((e.health == Health::up || e.health == Health::draining) &&
              now_ms - e.last_report_ms > config_.silence_timeout_ms()) {
     mark_down(slot, Health::down_silent, now_ms);
@@ -297,28 +380,6 @@ int64_t ReportIngest::load_of(uint32_t slot) const {
       s.requests_total.load(std::memory_order_relaxed),
       s.dispatched_at_report.load(std::memory_order_relaxed), config_.one_way);
   return std::max<int64_t>(load, 0);
-}
-
-// Static backends that never reported keep their configured weights; every server that
-// reports gets the weight of its learnt speed.
-void ReportIngest::update_weights() {
-  std::vector<SpeedSample> samples;
-  std::vector<uint32_t> slots;
-  samples.reserve(used_slots_.size() + 1);
-  slots.reserve(used_slots_.size());
-  for (const uint32_t slot : used_slots_) {
-    const ServerEntry& e = entries_[slot];
-    if (!e.has_reported) continue;
-    samples.push_back({e.service_us, e.workers});
-    slots.push_back(slot);
-  }
-  samples.push_back({0, 1});  // a newcomer of unknown speed
-  const auto weights = speed_weights(samples);
-  for (std::size_t i = 0; i < slots.size(); ++i) {
-    entries_[slots[i]].speed = weights[i].speed;
-    table_.slot(slots[i]).weight.store(weights[i].weight, std::memory_order_relaxed);
-  }
-  unknown_weight_ = weights.back().weight;
 }
 
 std::vector<ScalingServer> ReportIngest::scaling_view() const {

@@ -1,7 +1,9 @@
-// Turns ServerReports into server-table state: registration by first report, DRAINING and
-// LEAVING, DOWN after silence or refused connections and back UP, the load the workers
-// compare and the weight learnt from each server's speed. Single-threaded (the control
-// thread); takes the time as an argument so that tests drive it without sockets or clocks.
+// Turns ServerReports and the workers' counts into server-table state: registration by
+// first report, DRAINING and LEAVING, DOWN after silence, refused connections, timeouts in
+// a row (then half-open probes), outlier ejection or failed active checks, and back UP
+// (with slow start), the load the workers compare and the weight of each server's speed,
+// reported or learnt from replies. Single-threaded (the control thread); takes the time as
+// an argument so that tests drive it without sockets or clocks.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "control/control_counters.h"
+#include "control/passive_health.h"
 #include "control/scaling_decision.h"
 #include "control/source_filter.h"
 #include "control/wire/messages.h"
@@ -27,6 +30,9 @@ struct IngestConfig {
   std::vector<SourcePrefix> allowed_sources = loopback_sources();
   std::optional<wire::AuthKey> key;  // when set, reports need a valid tag and fresh sequence
   bool one_way = false;              // responses_per_request 0
+  PassiveHealthConfig passive;       // timeouts in a row, half-open probes, outlier ejection
+  int64_t slow_start_ms = 0;         // a new or returning server's weight ramps up this long
+  bool learn_speed = true;           // speed from replies where reports give none
 
   // Fixed limits, described in README.md ("Server reports, health and scaling").
   int64_t silence_timeout_ms_min = 20;  // scheduling jitter on a busy host is not a death
@@ -35,7 +41,9 @@ struct IngestConfig {
   int64_t refused_probation_ms = 500;   // DOWN for refusals at least this long; static
                                         // backends are then retried (set UP again)
   int64_t forget_down_after_ms = 60'000;  // a reporting server DOWN this long is removed
-  int64_t weight_update_ms = 50;
+  int64_t weight_update_ms = 10;
+  double slow_start_floor = 0.1;      // a ramping server starts at this share of its weight
+  uint64_t learnt_samples_min = 8;    // a worker's estimate counts from this many replies
   double speed_tau_ms = 500;    // smoothing of the reported mean service time
   double queue_tau_ms = 100;    // smoothing of the load the scaling decision sees
   std::size_t replay_senders_max = 65536;
@@ -46,7 +54,22 @@ struct IngestConfig {
 };
 
 // Why a server is where it is; the table holds the state the workers read.
-enum class Health : uint8_t { up, draining, leaving, down_silent, down_refused };
+enum class Health : uint8_t {
+  up,
+  draining,
+  leaving,
+  down_silent,     // stopped reporting
+  down_refused,    // connection refused
+  down_timeouts,   // timeouts in a row; half-open probes bring it back
+  ejected,         // an outlier, for a while
+  down_check,      // failed its active health check
+};
+[[nodiscard]] std::string_view health_name(Health health);
+[[nodiscard]] bool is_down(Health health);
+
+// Where a server's speed comes from.
+enum class SpeedSource : uint8_t { unknown, report, replies, configured };
+[[nodiscard]] std::string_view speed_source_name(SpeedSource source);
 
 // Static backends get ids from here on, in the order of the config.
 inline constexpr uint32_t kStaticIdBase = 1u << 31;
@@ -69,6 +92,19 @@ struct ServerEntry {
   double queue_smoothed = -1;
   int64_t queue_at_ms = 0;
   double speed = 1;
+  // Learnt from replies (the workers' estimates merged), microseconds; below 0 = none yet.
+  double learnt_service_us = -1;
+  uint32_t configured_weight = 1;      // a static backend's weight from the config
+  SpeedSource speed_source = SpeedSource::unknown;
+  double service_per_request_us = -1;  // what the weight follows (service / workers)
+  int64_t ramp_since_ms = kNoRamp;     // slow start from here
+  double ramp = 1;                     // the share of its weight it has now
+  TimeoutStreak streak;
+  HalfOpenProbe probe;
+  uint32_t ejections = 0;
+  int64_t ejected_until_ms = 0;
+  ServerCounts outlier_base;           // counts at the start of the outlier interval
+  static constexpr int64_t kNoRamp = INT64_MIN;
 };
 
 class ReportIngest {
@@ -81,6 +117,10 @@ class ReportIngest {
   void on_datagram(std::span<const uint8_t> datagram, const NetAddress& source, int64_t now_ms);
   // Health checks, removals, smoothing and weights; call every millisecond or so.
   void tick(int64_t now_ms);
+  // An active health check's verdict on the static backend in `slot`.
+  void on_health_check(uint32_t slot, bool healthy, std::string_view reason, int64_t now_ms);
+  // The workers' counts for the server in `slot`.
+  [[nodiscard]] ServerCounts counts_of(uint32_t slot) const;
 
   [[nodiscard]] std::span<const uint32_t> slots() const { return used_slots_; }
   [[nodiscard]] const ServerEntry& entry(uint32_t slot) const { return entries_[slot]; }
@@ -103,10 +143,20 @@ class ReportIngest {
   void apply_load(uint32_t slot, const wire::ServerReport& report, int64_t now_ms);
   void check_slot(uint32_t slot, int64_t now_ms);
   void check_refusals(uint32_t slot, int64_t now_ms);
-  void mark_down(uint32_t slot, Health why, int64_t now_ms);
-  void mark_up(uint32_t slot, int64_t now_ms);
+  void mark_down(uint32_t slot, Health why, int64_t now_ms, std::string_view detail = {});
+  void mark_up(uint32_t slot, int64_t now_ms, std::string_view why = {});
   void remove(uint32_t slot);
-  void update_weights();
+  // report_ingest_health.cpp: passive health.
+  void check_timeouts(uint32_t slot, int64_t now_ms);
+  void check_probe(uint32_t slot, int64_t now_ms);
+  void check_ejection_end(uint32_t slot, int64_t now_ms);
+  void eject_outliers(int64_t now_ms);
+  // report_ingest_weights.cpp: speeds and weights.
+  void update_weights(int64_t now_ms);
+  [[nodiscard]] double merged_learnt_us(uint32_t slot) const;
+  void choose_speed_source(ServerEntry& e, uint32_t slot);
+  void apply_slow_start(ServerEntry& e, int64_t now_ms);
+  void configured_weight(ServerEntry& e, uint32_t slot);
   void event(uint32_t id, std::string_view what);
 
   ServerTable& table_;
@@ -117,7 +167,9 @@ class ReportIngest {
   std::vector<uint32_t> used_slots_;        // the slots with entries, in registration order
   std::unordered_map<uint32_t, uint32_t> slot_by_id_;
   uint32_t unknown_weight_ = 1000;          // for a server whose speed is not known yet
+  uint32_t configured_weight_max_ = 1;      // the heaviest configured static weight
   int64_t weights_at_ms_ = 0;
+  int64_t outliers_at_ms_ = 0;
   std::vector<std::string> events_;         // bounded by kEventsMax between take_events()
 };
 

@@ -169,7 +169,9 @@ TEST_F(ReportIngestTest, StaticBackendsNeverTimeOutAndAreRetriedAfterRefusals) {
   EXPECT_EQ(ingest().entry(*slot).id, kStaticIdBase);
   ingest().tick(100'000);
   EXPECT_EQ(table_.slot(*slot).state.load(), ServerState::up);
-  EXPECT_EQ(table_.slot(*slot).weight.load(), 7u);  // its configured weight stands
+  // Its configured weight stands, on the 1000 scale (the heaviest configured one is 1000).
+  EXPECT_EQ(table_.slot(*slot).weight.load(), 1000u);
+  EXPECT_EQ(ingest().entry(*slot).speed_source, SpeedSource::configured);
   table_.slot(*slot).passive_errors.fetch_add(5);
   ingest().tick(100'001);
   EXPECT_EQ(table_.slot(*slot).state.load(), ServerState::down);
