@@ -5,6 +5,8 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -58,7 +60,8 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "outlier_failure_ratio",
                                                       "outlier_interval_ms",
                                                       "outlier_ejection_ms",
-                                                      "outlier_max_ejected_percent"};
+                                                      "outlier_max_ejected_percent",
+                                                      "health_check"};
 
 template <size_t kHead, size_t kTail>
 consteval auto join_keys(const std::string_view (&head)[kHead],
@@ -90,6 +93,9 @@ constexpr std::string_view kControllerKeys[] = {"port",
                                                 "restart_backoff_max_ms",
                                                 "stop_timeout_ms"};
 constexpr std::string_view kBackendKeys[] = {"address", "weight"};
+constexpr std::string_view kHealthCheckKeys[] = {
+    "payload_hex", "payload_file", "interval_ms", "timeout_ms", "rise",
+    "fall",        "expect_hex",   "expect_offset", "expect_mask_hex"};
 
 constexpr uint32_t kServerCountMax = 1024;
 constexpr uint32_t kClientCountMax = 10000;
@@ -335,6 +341,46 @@ void read_health(const Section& section, LoadBalancerConfig& balancer) {
   section.integer("outlier_max_ejected_percent", balancer.outlier_max_ejected_percent, 0, 100);
 }
 
+std::vector<uint8_t> read_hex(const Json& value, std::string_view path) {
+  constexpr std::string_view allowed = "hex bytes (\"0a0b ff\": pairs of digits, spaces between bytes)";
+  const auto bytes = parse_hex_bytes(read_string(value, path, allowed));
+  if (!bytes) fail(path, shown(value), allowed);
+  return *bytes;
+}
+
+std::vector<uint8_t> read_payload_file(const Json& value, std::string_view path) {
+  const std::string& file_path = read_string(value, path, "a path to the probe datagram");
+  std::ifstream file(file_path, std::ios::binary);
+  if (!file) fail(path, in_quotes(file_path), "a readable file");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return bytes;
+}
+
+// load_balancer.health_check: the probe (hex or a file), its timing and the expected reply.
+void read_health_check(const Json& value, HealthCheckConfig& check) {
+  const Section section(value, "load_balancer.health_check", kHealthCheckKeys);
+  const Json* hex = section.find("payload_hex");
+  const Json* file = section.find("payload_file");
+  if (hex != nullptr && file != nullptr)
+    fail(section.path_of("payload_file"), shown(*file), "absent when payload_hex is given");
+  if (hex != nullptr) check.payload = read_hex(*hex, section.path_of("payload_hex"));
+  if (file != nullptr) check.payload = read_payload_file(*file, section.path_of("payload_file"));
+  section.integer("interval_ms", check.interval_ms, 0, UINT32_MAX);
+  section.integer("timeout_ms", check.timeout_ms, 0, UINT32_MAX);
+  section.integer("rise", check.rise, 0, UINT32_MAX);
+  section.integer("fall", check.fall, 0, UINT32_MAX);
+  if (const Json* expect = section.find("expect_hex"))
+    check.expect = read_hex(*expect, section.path_of("expect_hex"));
+  section.integer("expect_offset", check.expect_offset, 0, UINT32_MAX);
+  if (const Json* mask = section.find("expect_mask_hex"))
+    check.expect_mask = read_hex(*mask, section.path_of("expect_mask_hex"));
+  // One place holds the ranges (the checker asserts the same function).
+  const std::string error = validate_health_check(check);
+  if (!error.empty()) throw ConfigError{std::string("config: ").append(error)};
+  if (hex == nullptr && file == nullptr)
+    throw ConfigError{"config: load_balancer.health_check: needs payload_hex or payload_file"};
+}
+
 void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   const Section section(value, "load_balancer", kLoadBalancerKeys);
   section.port("server_side_port", balancer.server_side_port);
@@ -353,6 +399,8 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   read_admin(section, balancer);
   read_control(section, balancer);
   read_health(section, balancer);
+  if (const Json* check = section.find("health_check"))
+    read_health_check(*check, balancer.health_check);
   if (const Json* backends = section.find("backends"))
     balancer.dataplane.backends = read_backends(*backends, section.path_of("backends"));
   const auto& dataplane = balancer.dataplane;

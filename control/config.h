@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/health_check_config.h"
 #include "control/source_filter.h"
 #include "dataplane/dataplane_config.h"
 
@@ -61,6 +62,7 @@ struct LoadBalancerConfig {               // "load_balancer"
   uint32_t outlier_interval_ms = 1000;    // the window failure rates are measured over
   uint32_t outlier_ejection_ms = 5000;    // first ejection's length (times the ejections)
   uint32_t outlier_max_ejected_percent = 10;  // of the pool at once (at least one server)
+  HealthCheckConfig health_check;         // active checks of static backends; off by default
 };
 
 struct ControllerConfig {                 // "controller"

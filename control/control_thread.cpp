@@ -76,6 +76,7 @@ std::optional<ControlThreadConfig> make_control_config(const Config& config, std
       return std::nullopt;
     }
   }
+  c.health_check = lb.health_check;
   set_scaling(lb, c.scaling);
   c.scale.controller_port = config.controller.port;
   c.scale.key = c.ingest.key;
@@ -117,9 +118,41 @@ std::string ControlThread::start() {
   {
     std::lock_guard lock(mutex_);
     ingest_.adopt_static_backends(steady_ms());
+    if (auto check_error = start_health_checks(steady_ms()); !check_error.empty())
+      return check_error;
   }
   thread_ = std::thread([this] { run(); });
   return error;
+}
+
+// Caller holds mutex_. Every static backend is checked (servers that report have reports).
+std::string ControlThread::start_health_checks(int64_t now_ms) {
+  if (!config_.health_check.enabled()) return {};
+  checker_.emplace(config_.health_check);
+  for (const uint32_t slot : ingest_.slots()) {
+    const ServerEntry& e = ingest_.entry(slot);
+    if (!e.is_static) continue;
+    if (auto failure = checker_->add_target(slot, e.address, now_ms); !failure.empty())
+      return failure;
+  }
+  return {};
+}
+
+// Caller holds mutex_.
+void ControlThread::run_health_checks(int64_t now_ms) {
+  if (!checker_) return;
+  checker_->tick(now_ms);
+  for (const auto& t : checker_->take_transitions())
+    ingest_.on_health_check(t.slot, t.healthy, t.reason, now_ms);
+}
+
+std::vector<std::pair<std::string, uint64_t>> ControlThread::counters() const {
+  auto out = counters_.named();
+  std::lock_guard lock(mutex_);
+  for (std::size_t c = 0; c < kHealthCheckCounterCount; ++c)
+    out.emplace_back(std::string(kHealthCheckCounterInfo[c].name),
+                     checker_ ? checker_->counter(static_cast<HealthCheckCounter>(c)) : 0);
+  return out;
 }
 
 void ControlThread::stop() {
@@ -154,6 +187,7 @@ void ControlThread::step(int64_t now_ms, std::vector<std::string>& events) {
     if (reply->address.family() != 0) line.append(" at ").append(reply->address.to_string());
     events.push_back(std::move(line));
   }
+  run_health_checks(now_ms);
   ingest_.tick(now_ms);
   for (auto& line : ingest_.take_events()) events.push_back(std::move(line));
   if (now_ms - scaling_at_ms_ >= config_.scaling_interval_ms) {
@@ -215,7 +249,7 @@ LbStatus ControlThread::status() const {
   s.policy = std::string(policy_name(balancer_.config().policy));
   s.affinity = std::string(affinity_name(balancer_.config().affinity));
   s.dataplane = balancer_.totals();
-  s.control = counters_.named();
+  s.control = counters();
   std::lock_guard lock(mutex_);
   // Read under the lock: a clock read before it could precede a report the control thread
   // took meanwhile, and its age would come out negative (-1 reads as "never").
@@ -228,6 +262,16 @@ LbStatus ControlThread::status() const {
       last_action_ms_ == kNever ? -1.0 : static_cast<double>(now - last_action_ms_);
   s.scaling.requests_unacknowledged = scale_.busy() ? 1 : 0;
   return s;
+}
+
+// Caller holds mutex_.
+void ControlThread::add_check_status(ServerStatus& status, uint32_t slot) const {
+  if (!checker_) return;
+  const auto check = checker_->status(slot);
+  if (!check) return;
+  status.check = check->healthy ? "healthy" : "unhealthy";
+  status.check_failure = check->last_failure;
+  status.check_rtt_ms = check->last_rtt_ms;
 }
 
 // Caller holds mutex_. Sorted by id (static backends, from 2^31, come last).
@@ -258,6 +302,7 @@ std::vector<ServerStatus> ControlThread::server_statuses(int64_t now_ms) const {
     st.slow_start = e.ramp;
     st.ejections = e.ejections;
     st.probes = e.probe.probes();
+    add_check_status(st, slot_index);
     st.requests = slot.requests_total.load(std::memory_order_relaxed);
     st.replies = slot.replies_total.load(std::memory_order_relaxed);
     st.timeouts = slot.timeouts_total.load(std::memory_order_relaxed);

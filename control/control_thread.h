@@ -16,6 +16,7 @@
 
 #include "control/config.h"
 #include "control/control_counters.h"
+#include "control/health_check.h"
 #include "control/lb_status.h"
 #include "control/report_ingest.h"
 #include "control/scale_client.h"
@@ -33,6 +34,7 @@ struct ControlThreadConfig {
   ScalingConfig scaling;
   ScaleClientConfig scale;
   int64_t scaling_interval_ms = 10;  // how often the decision runs
+  HealthCheckConfig health_check;    // active checks of static backends (off: no payload)
 };
 
 // Maps the loaded config onto the control thread's (reads auth_key_file). On failure
@@ -64,9 +66,7 @@ class ControlThread {
 
   // A consistent picture of servers, counters and scaling; cheap, any thread.
   [[nodiscard]] LbStatus status() const;
-  [[nodiscard]] std::vector<std::pair<std::string, uint64_t>> counters() const {
-    return counters_.named();
-  }
+  [[nodiscard]] std::vector<std::pair<std::string, uint64_t>> counters() const;
   [[nodiscard]] uint64_t counter(ControlCounter c) const { return counters_.get(c); }
 
  private:
@@ -75,6 +75,9 @@ class ControlThread {
   void step(int64_t now_ms, std::vector<std::string>& events);
   void receive_reports(int64_t now_ms);
   void decide(int64_t now_ms, std::vector<std::string>& events);
+  [[nodiscard]] std::string start_health_checks(int64_t now_ms);
+  void run_health_checks(int64_t now_ms);
+  void add_check_status(ServerStatus& status, uint32_t slot) const;
   [[nodiscard]] std::vector<ServerStatus> server_statuses(int64_t now_ms) const;
 
   Balancer& balancer_;
@@ -86,6 +89,7 @@ class ControlThread {
 
   mutable std::mutex mutex_;  // guards everything below (the thread and status())
   ReportIngest ingest_;
+  std::optional<HealthChecker> checker_;  // when health_check has a payload
   ScaleClient scale_;
   ScalingHistory history_;
   int64_t scaling_at_ms_ = 0;
