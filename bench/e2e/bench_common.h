@@ -94,12 +94,19 @@ class Flags {
   }
 
   [[nodiscard]] double seconds(std::string_view name, double fallback) const {
+    return number(name, fallback, "seconds");
+  }
+
+  // A decimal number >= 0 ("1.5"); `what` names it in the error message.
+  [[nodiscard]] double number(std::string_view name, double fallback,
+                              std::string_view what = "a number") const {
     auto values = all(name);
     if (values.empty()) return fallback;
     char* end = nullptr;
     const double value = std::strtod(values.back().c_str(), &end);
-    if (end == values.back().c_str() || *end != '\0' || value < 0)
-      usage_error("--" + std::string(name) + " wants seconds >= 0, not " + values.back());
+    if (end == values.back().c_str() || *end != '\0' || !(value >= 0))
+      usage_error("--" + std::string(name) + " wants " + std::string(what) + " >= 0, not " +
+                  values.back());
     return value;
   }
 

@@ -2,8 +2,9 @@
 """End-to-end UDP benchmark on loopback: echo servers behind no balancer (direct), a plain
 recvmmsg relay, shortline-lb (1 and 2 workers) and nginx's stream proxy; pps, loss, latency
 and the balancer's CPU time per answered request, with steady flows, with a new source port
-per request (churn) and under a spoofed-source flood. Writes JSON and Markdown to
-bench/results/. Standard library only."""
+per request (churn) and under a spoofed-source flood. Writes JSON, Markdown and a picture
+(pps and CPU per request per row) to bench/results/. Standard library only (the picture needs
+matplotlib and is skipped with a note without it)."""
 
 import argparse
 import datetime
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 
+from e2e_plot import plot_e2e
 from e2e_report import add_ratios, markdown
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -535,13 +537,17 @@ def run(args, base):
 
 
 def write_outputs(base, meta, results):
-    table = markdown(meta, results)
     with open(base + ".json", "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=2)
+    picture = plot_e2e(base + ".json", base + ".png")  # None, with a note, when it fails
+    table = markdown(meta, results)
+    if picture:
+        table += f"\n![pps and CPU per request]({os.path.basename(picture)})\n"
     with open(base + ".md", "w") as f:
         f.write(table)
     print(table)
-    print(f"e2e: wrote {base}.json, {base}.md and {base}-logs/", file=sys.stderr)
+    print(f"e2e: wrote {base}.json, {base}.md" + (f", {picture}" if picture else "") +
+          f" and {base}-logs/", file=sys.stderr)
 
 
 def main():

@@ -7,9 +7,9 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <bit>
 
 #include "bench/e2e/bench_common.h"
+#include "bench/e2e/latency_histogram.h"
 
 namespace shortline::bench {
 namespace {
@@ -28,48 +28,6 @@ constexpr uint32_t kNoSlot = ~0U;
 constexpr size_t kSpareFiles = 32;  // stdio, epoll and slack beside the window's sockets
 
 enum : uint8_t { kUnsent = 0, kOutstanding = 1, kExpired = 2, kAnswered = 3 };
-
-// Log-linear latency histogram: 32 linear sub-buckets per power of two, ~3% resolution.
-class Histogram {
- public:
-  static constexpr unsigned kSubBits = 5;
-  static constexpr size_t kBuckets = (64 - kSubBits + 1) << kSubBits;
-
-  void record(uint64_t value_ns) {
-    ++counts_[index(value_ns)];
-    ++total_;
-  }
-
-  // The midpoint of the bucket holding the q-quantile, in microseconds.
-  [[nodiscard]] double quantile_us(double q) const {
-    if (total_ == 0) return 0.0;
-    const auto rank = static_cast<uint64_t>(q * static_cast<double>(total_ - 1)) + 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return static_cast<double>(midpoint(i)) / 1000.0;
-    }
-    return 0.0;
-  }
-
- private:
-  static size_t index(uint64_t v) {
-    if (v < (1ULL << kSubBits)) return static_cast<size_t>(v);
-    const unsigned exponent = 63U - static_cast<unsigned>(std::countl_zero(v));
-    const uint64_t sub = (v >> (exponent - kSubBits)) & ((1ULL << kSubBits) - 1);
-    return ((exponent - kSubBits + 1) << kSubBits) + sub;
-  }
-  static uint64_t midpoint(size_t i) {
-    if (i < (1U << kSubBits)) return i;
-    const size_t exponent = (i >> kSubBits) + kSubBits - 1;
-    const uint64_t width = 1ULL << (exponent - kSubBits);
-    const uint64_t low = (1ULL << exponent) + (i & ((1U << kSubBits) - 1)) * width;
-    return low + width / 2;
-  }
-
-  std::array<uint64_t, kBuckets> counts_{};
-  uint64_t total_ = 0;
-};
 
 struct Options {
   NetAddress target;

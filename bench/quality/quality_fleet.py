@@ -134,7 +134,10 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
     return child, child.wait_listening()
 
 
-def start_nginx(log_dir, servers, weighted):
+def start_nginx(log_dir, servers, weighted, tag=None):
+    """nginx's stream proxy, least_conn over the servers; `tag` names its config and log
+    (default: the mode, static or weighted)."""
+    tag = tag or ("weighted" if weighted else "static")
     port = free_udp_port()
     upstream = "".join(f"    server 127.0.0.1:{p}" +
                        (f" weight={weight_of(speed)}" if weighted else "") + ";\n"
@@ -145,12 +148,12 @@ def start_nginx(log_dir, servers, weighted):
             f"stream {{\n  upstream pool {{\n    least_conn;\n{upstream}  }}\n"
             f"  server {{\n    listen 127.0.0.1:{port} udp;\n    proxy_pass pool;\n"
             "    proxy_responses 1;\n    proxy_timeout 2s;\n  }\n}\n")
-    conf_path = os.path.join(log_dir, f"nginx-{'weighted' if weighted else 'static'}.conf")
+    conf_path = os.path.join(log_dir, f"nginx-{tag}.conf")
     with open(conf_path, "w") as out:
         out.write(conf)
     argv = ["nginx", "-c", conf_path, "-p", log_dir + "/", "-e", f"{log_dir}/nginx-error.log",
             "-g", "daemon off;"]
-    child = Child("nginx", argv, log_dir)
+    child = Child(f"nginx-{tag}", argv, log_dir)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not udp_port_bound(port):
         if child.proc.poll() is not None or time.monotonic() > deadline:

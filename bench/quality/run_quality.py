@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Balancing quality: 8 reference servers (mean service 1 ms, exponential; 6 at speed 1 and
 2 at speed 0.25, 6500 req/s together) behind shortline-lb with each policy and behind nginx
-least_conn, under open-loop Poisson load at 70% and 90% of that capacity. Compares p50, p99
-and p999 latency, answers and failures, and each server's share. Writes JSON and Markdown to
-bench/results/ and prints the table with the target check. Standard library only."""
+least_conn, under open-loop Poisson load at 70% and 90% of that capacity; and, in modes
+`plain` and `plain-equal`, plain DNS queue servers that send no reports behind shortline-lb,
+dnsdist leastOutstanding and nginx least_conn. Compares p50, p99 and p999 latency, answers
+and failures, and each server's share. Writes JSON, Markdown and a p99-against-load picture
+to bench/results/ and prints the table with the target checks. Standard library only (the
+picture needs matplotlib and is skipped with a note without it)."""
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -20,6 +24,9 @@ import time
 from quality_fleet import (NGINX_STREAM_MODULE, POLL_S, READY_TIMEOUT_S, SERVERS, SERVICE_MS,
                            Child, free_udp_port, lb_help, reports_supported, start_lb,
                            start_nginx, start_servers)
+from plain_mode import (DNSDIST, EQUAL_SERVERS, NGINX, PLAIN_MODES, dnsdist_version,
+                        run_plain_mode, tools_missing)
+from quality_plot import plot_p99
 from quality_report import markdown, target_check
 from simulate_quality import percentile, simulate
 
@@ -122,7 +129,7 @@ def row(target, mode, load, rate, summary):
     return {"target": target, "mode": mode, "load": load, "rate": rate,
             "p50_ms": latency.get("p50", 0) / 1e3, "p99_ms": latency.get("p99", 0) / 1e3,
             "p999_ms": latency.get("p999", 0) / 1e3, "max_ms": latency.get("max", 0) / 1e3,
-            "p99_worst_client_ms": latency.get("p99_worst_client", 0) / 1e3,
+            "p99_worst_client_ms": latency.get("p99_worst_client", latency.get("p99", 0)) / 1e3,
             "requests": summary["requests"], "answered": answered,
             "retried": summary["retried"], "failed": summary["failed"],
             "skipped": summary.get("skipped", 0), "arrivals": summary.get("arrivals", "?"),
@@ -131,14 +138,18 @@ def row(target, mode, load, rate, summary):
             "queue_wait_us_mean": summary.get("queue_wait_us_mean", 0), "shares": shares}
 
 
-def measure(args, bin_dir, log_dir, target, mode, port, capacity):
+def measure(args, target, mode, port, capacity, run_load, loads):
+    """One row per load; run_load(port, rate, duration_s) returns a client summary."""
     rows = []
-    for load in args.loads:
+    for load in loads:
         rate = load * capacity
-        print(f"  {target:<16} {mode:<8} load {load:.0%} ({rate:.0f} req/s, {args.duration} s)",
+        print(f"  {target:<24} {mode:<11} load {load:.0%} ({rate:.0f} req/s, {args.duration} s)",
               flush=True)
-        rows.append(row(target, mode, load, rate,
-                        run_clients(bin_dir, log_dir, port, rate, args.duration, args.clients)))
+        summary = run_load(port, rate, args.duration)
+        rows.append(row(target, mode, load, rate, summary))
+        if "send_lag_us" in summary:  # shortline-bench-dns-loadgen's extras
+            rows[-1]["send_lag_p99_ms"] = summary["send_lag_us"]["p99"] / 1e3
+            rows[-1]["queues_settled"] = summary.get("settled", True)
         print(f"    p50 {rows[-1]['p50_ms']:.2f} ms  p99 {rows[-1]['p99_ms']:.2f} ms  "
               f"failed {rows[-1]['failed']}", flush=True)
     return rows
@@ -160,7 +171,13 @@ def check_received(lb, rows):
 
 
 def run_mode(args, bin_dir, log_dir, mode, help_text):
-    """Every policy (and nginx, static mode only) over one set of servers."""
+    """Every policy (and nginx, not in mode reports) over one set of servers."""
+    if mode in PLAIN_MODES:
+        return run_plain_mode(args, bin_dir, log_dir, mode, help_text,
+                              functools.partial(measure, args), check_received)
+
+    def run_load(port, rate, duration_s):
+        return run_clients(bin_dir, log_dir, port, rate, duration_s, args.clients)
     report_port = free_udp_port() if mode == "reports" else 0
     servers = start_servers(bin_dir, log_dir, report_port)
     measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
@@ -180,12 +197,12 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
         if not registered:
             print(f"  {policy}: not every server registered by report; skipped", flush=True)
         else:
-            rows += measure(args, bin_dir, log_dir, policy, mode, port, capacity)
+            rows += measure(args, policy, mode, port, capacity, run_load, args.loads)
         lb.stop()
         check_received(lb, [r for r in rows if r["target"] == policy and r["mode"] == mode])
     if mode != "reports" and args.nginx:
         nginx, port = start_nginx(log_dir, servers, mode == "weighted")
-        rows += measure(args, bin_dir, log_dir, "nginx least_conn", mode, port, capacity)
+        rows += measure(args, NGINX, mode, port, capacity, run_load, args.loads)
         nginx.stop()
     Child.stop_all()
     return rows
@@ -199,12 +216,16 @@ def parse_args():
     parser.add_argument("--loads", default="0.7,0.9", help="fractions of total capacity")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--no-nginx", dest="nginx", action="store_false")
+    parser.add_argument("--no-dnsdist", dest="dnsdist", action="store_false",
+                        help="leave out dnsdist's rows in the plain modes")
     parser.add_argument("--clients", type=int, default=32,
                         help="client processes (sockets) sharing the load")
     parser.add_argument("--modes", default="auto",
                         help="comma list of static (weight 1), weighted (weight by speed), "
-                             "reports (servers join by reporting); auto = static,weighted and "
-                             "reports when shortline-lb takes server reports")
+                             "reports (servers join by reporting), plain (queue servers that "
+                             "send no reports, DNS payloads), plain-equal (the same, 8 equal "
+                             "servers, 90%% load); auto = all (reports when shortline-lb takes "
+                             "server reports, the plain ones when their bench tools are built)")
     parser.add_argument("--capacity", choices=("measured", "nominal"), default="measured",
                         help="what the loads are fractions of: the servers' throughput measured "
                              "first on this host, or 1000 x speed req/s per server")
@@ -216,6 +237,7 @@ def parse_args():
         args.duration = 5.0
     args.loads = [float(x) for x in args.loads.split(",")]
     args.capacity_by_mode = {}
+    args.threads_by_target = {}
     args.policies = [p for p in args.policies.split(",") if p]
     if not all(0 < load < 1.5 for load in args.loads) or not 1 <= args.duration <= 600:
         parser.error("--loads must be in (0, 1.5) and --duration in [1, 600]")
@@ -237,6 +259,11 @@ def main():
     if args.nginx and not os.path.exists(NGINX_STREAM_MODULE):
         print("run_quality: no nginx stream module; nginx row skipped", flush=True)
         args.nginx = False
+    args.dnsdist_version = dnsdist_version()
+    if args.dnsdist and not args.dnsdist_version:
+        print("run_quality: dnsdist not installed (bench/run_quality.sh installs it); "
+              "its rows skipped", flush=True)
+        args.dnsdist = False
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -244,9 +271,7 @@ def main():
     log_dir = tempfile.mkdtemp(prefix=f"quality-{stamp}-")
     try:
         help_text = lb_help(bin_dir)
-        modes = args.modes.split(",") if args.modes != "auto" else (
-            ["static", "weighted", "reports"] if reports_supported(bin_dir, log_dir, help_text)
-            else ["static", "weighted"])
+        modes = choose_modes(args, bin_dir, log_dir, help_text)
         print(f"run_quality: capacity {capacity_rps():.0f} req/s, modes {', '.join(modes)}, "
               f"logs in {log_dir}", flush=True)
         rows = []
@@ -257,16 +282,41 @@ def main():
     write_results(args, stamp, modes, rows, log_dir)
 
 
+def choose_modes(args, bin_dir, log_dir, help_text):
+    known = ("static", "weighted", "reports") + PLAIN_MODES
+    if args.modes != "auto":
+        modes = [m for m in args.modes.split(",") if m]
+        if set(modes) - set(known):
+            sys.exit(f"run_quality: --modes takes {','.join(known)}")
+    else:
+        modes = ["static", "weighted"]
+        if reports_supported(bin_dir, log_dir, help_text):
+            modes.append("reports")
+        modes += PLAIN_MODES
+    missing = tools_missing(bin_dir)
+    if missing and set(modes) & set(PLAIN_MODES):
+        print(f"run_quality: {', '.join(missing)} not built; plain modes skipped "
+              "(bench/run_quality.sh builds them)", flush=True)
+        modes = [m for m in modes if m not in PLAIN_MODES]
+    return modes
+
+
 def add_ideal(rows, duration_s):
     """The zero-overhead simulation's p99 for each shortline row (same policy, load, weights;
-    reports mode compares with speed weights, the estimate's goal)."""
+    reports and plain modes compare with speed weights, the goal of learning them), and for
+    dnsdist's: leastOutstanding is shortest-queue with weight 1."""
     cache = {}
     for r in rows:
-        if r["target"] not in POLICIES:
+        policy = "shortest-queue" if r["target"] == DNSDIST else r["target"]
+        if policy not in POLICIES:
             continue
-        key = (r["target"], r["load"], r["mode"] != "static")
+        equal = r["mode"] == "plain-equal"
+        weighted = r["mode"] != "static" and r["target"] != DNSDIST
+        key = (policy, r["load"], weighted, equal)
         if key not in cache:
-            values = sorted(simulate(r["target"], r["load"], min(duration_s, 20.0), key[2], 1))
+            speeds = [speed for _, speed in (EQUAL_SERVERS if equal else SERVERS)]
+            values = sorted(simulate(policy, r["load"], min(duration_s, 20.0), weighted, 1,
+                                     speeds))
             cache[key] = percentile(values, 0.99)
         r["ideal_p99_ms"] = cache[key]
 
@@ -279,6 +329,8 @@ def write_results(args, stamp, modes, rows, log_dir):
             "service_ms_mean": SERVICE_MS, "client_timeout_ms": CLIENT_TIMEOUT_MS,
             "clients": args.clients, "capacity_basis": args.capacity,
             "capacity_by_mode": args.capacity_by_mode,
+            "threads_by_target": args.threads_by_target,
+            "dnsdist": args.dnsdist_version if args.dnsdist else None,
             "modes": modes, "logs": log_dir}
     add_ideal(rows, args.duration)
     check = target_check(rows)
@@ -286,11 +338,13 @@ def write_results(args, stamp, modes, rows, log_dir):
     base = os.path.join(args.out_dir, f"quality-{stamp}")
     with open(base + ".json", "w") as out:
         json.dump({"meta": meta, "rows": rows, "target": check}, out, indent=1)
+    picture = plot_p99(base + ".json", base + ".png")  # None, with a note, when it fails
+    meta["picture"] = os.path.basename(picture) if picture else None
     text = markdown(meta, rows, check)
     with open(base + ".md", "w") as out:
         out.write(text)
     print("\n" + text)
-    print(f"run_quality: wrote {base}.json and {base}.md")
+    print(f"run_quality: wrote {base}.json, {base}.md" + (f" and {picture}" if picture else ""))
 
 
 if __name__ == "__main__":

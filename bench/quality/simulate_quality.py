@@ -35,14 +35,14 @@ def pick(policy, queues, weights, rng, state):
     return best
 
 
-def simulate(policy, load, duration_s, weighted, seed):
+def simulate(policy, load, duration_s, weighted, seed, speeds=SPEEDS):
     """Latencies in ms of every request arriving in duration_s (all served to the end)."""
     rng = random.Random(seed)
-    capacity_per_ms = sum(speed / SERVICE_MS for speed in SPEEDS)
+    capacity_per_ms = sum(speed / SERVICE_MS for speed in speeds)
     rate_per_ms = load * capacity_per_ms
-    weights = [max(1, round(4 * s)) if weighted else 1 for s in SPEEDS]
-    queues = [0] * len(SPEEDS)  # in service + waiting
-    free_at = [0.0] * len(SPEEDS)  # when each server finishes its last accepted request
+    weights = [max(1, round(4 * s)) if weighted else 1 for s in speeds]
+    queues = [0] * len(speeds)  # in service + waiting
+    free_at = [0.0] * len(speeds)  # when each server finishes its last accepted request
     departures = []  # (time, server)
     latencies = []
     state = {}
@@ -55,7 +55,7 @@ def simulate(policy, load, duration_s, weighted, seed):
         while departures and departures[0][0] <= now:
             queues[heapq.heappop(departures)[1]] -= 1
         i = pick(policy, queues, weights, rng, state)
-        finish = max(now, free_at[i]) + rng.expovariate(SPEEDS[i] / SERVICE_MS)
+        finish = max(now, free_at[i]) + rng.expovariate(speeds[i] / SERVICE_MS)
         free_at[i] = finish
         queues[i] += 1
         heapq.heappush(departures, (finish, i))
