@@ -183,7 +183,8 @@ tr.down td{color:#999}tr.draining td{color:#a60}
 last 5 minutes, one sample a second</text>
 </svg>
 <table><thead><tr><th>id</th><th class="l">address</th><th class="l">state</th>
-<th>queue</th><th>in flight</th><th>load</th><th>speed</th><th>weight</th>
+<th class="l">health</th><th>queue</th><th>in flight</th><th>load</th><th>speed</th>
+<th class="l">from</th><th>service ms</th><th>expected delay ms</th><th>weight</th>
 <th>requests</th><th>replies</th><th>timeouts</th><th>errors</th><th>report age ms</th>
 </tr></thead><tbody id="rows"></tbody></table>
 <script>
@@ -211,6 +212,7 @@ function renderRows(servers, maxLoad) {
     cell(row, s.id);
     cell(row, s.address, "l");
     cell(row, (s.state || "?") + (s.static_backend ? " (static)" : ""), "l");
+    cell(row, (s.health || "") + (s.check ? " / check " + s.check : ""), "l");
     cell(row, num(s.reported_queue) < 0 ? "-" : s.reported_queue);
     cell(row, num(s.in_flight));
     const load = cell(row, num(s.load));
@@ -219,6 +221,9 @@ function renderRows(servers, maxLoad) {
     bar.style.width = (maxLoad > 0 ? 60 * num(s.load) / maxLoad : 0) + "px";
     load.prepend(bar);
     cell(row, num(s.speed).toFixed(2));
+    cell(row, s.speed_source || "", "l");
+    cell(row, num(s.service_ms) < 0 ? "-" : num(s.service_ms).toFixed(3));
+    cell(row, num(s.expected_delay_ms) < 0 ? "-" : num(s.expected_delay_ms).toFixed(2));
     cell(row, num(s.weight));
     cell(row, num(s.requests));
     cell(row, num(s.replies));

@@ -356,7 +356,8 @@ std::vector<uint8_t> read_payload_file(const Json& value, std::string_view path)
   return bytes;
 }
 
-// load_balancer.health_check: the probe (hex or a file), its timing and the expected reply.
+// load_balancer.health_check: the probe (hex or a file), its timing and the expected reply;
+// {} = off.
 void read_health_check(const Json& value, HealthCheckConfig& check) {
   const Section section(value, "load_balancer.health_check", kHealthCheckKeys);
   const Json* hex = section.find("payload_hex");
@@ -377,7 +378,7 @@ void read_health_check(const Json& value, HealthCheckConfig& check) {
   // One place holds the ranges (the checker asserts the same function).
   const std::string error = validate_health_check(check);
   if (!error.empty()) throw ConfigError{std::string("config: ").append(error)};
-  if (hex == nullptr && file == nullptr)
+  if (hex == nullptr && file == nullptr && !value.empty())
     throw ConfigError{"config: load_balancer.health_check: needs payload_hex or payload_file"};
 }
 

@@ -490,3 +490,58 @@ TEST(ConfigTest, ControlThreadKeys) {
 
 }  // namespace
 }  // namespace shortline
+
+namespace shortline {
+namespace {
+
+TEST(ConfigHealthTest, SpeedAndHealthKeysAreRead) {
+  const Config c = must_parse(R"({"load_balancer": {"learn_speed": false, "slow_start_ms": 3000,
+      "timeouts_down": 7, "health_probe_interval_ms": 250, "outlier_failure_ratio": 4.5,
+      "outlier_interval_ms": 500, "outlier_ejection_ms": 9000,
+      "outlier_max_ejected_percent": 30}})");
+  const LoadBalancerConfig& lb = c.load_balancer;
+  EXPECT_FALSE(lb.learn_speed);
+  EXPECT_EQ(lb.slow_start_ms, 3000u);
+  EXPECT_EQ(lb.timeouts_down, 7u);
+  EXPECT_EQ(lb.health_probe_interval_ms, 250u);
+  EXPECT_DOUBLE_EQ(lb.outlier_failure_ratio, 4.5);
+  EXPECT_EQ(lb.outlier_interval_ms, 500u);
+  EXPECT_EQ(lb.outlier_ejection_ms, 9000u);
+  EXPECT_EQ(lb.outlier_max_ejected_percent, 30u);
+  EXPECT_FALSE(lb.health_check.enabled());
+}
+
+TEST(ConfigHealthTest, HealthCheckObjectIsRead) {
+  const Config c = must_parse(R"({"load_balancer": {"health_check": {"payload_hex": "dead beef",
+      "interval_ms": 50, "timeout_ms": 20, "rise": 1, "fall": 4, "expect_hex": "ca fe",
+      "expect_offset": 2, "expect_mask_hex": "ff0f"}}})");
+  const HealthCheckConfig& h = c.load_balancer.health_check;
+  EXPECT_EQ(h.payload, (std::vector<uint8_t>{0xde, 0xad, 0xbe, 0xef}));
+  EXPECT_EQ(h.interval_ms, 50u);
+  EXPECT_EQ(h.timeout_ms, 20u);
+  EXPECT_EQ(h.rise, 1u);
+  EXPECT_EQ(h.fall, 4u);
+  EXPECT_EQ(h.expect, (std::vector<uint8_t>{0xca, 0xfe}));
+  EXPECT_EQ(h.expect_offset, 2u);
+  EXPECT_EQ(h.expect_mask, (std::vector<uint8_t>{0xff, 0x0f}));
+}
+
+TEST(ConfigHealthTest, BadHealthValuesNameTheKey) {
+  expect_error(R"({"load_balancer": {"outlier_failure_ratio": 0.5}})",
+               {"load_balancer.outlier_failure_ratio", "0 (off) or a number above 1"});
+  expect_error(R"({"load_balancer": {"outlier_max_ejected_percent": 101}})",
+               {"load_balancer.outlier_max_ejected_percent", "101"});
+  expect_error(R"({"load_balancer": {"health_check": {"payload_hex": "xyz"}}})",
+               {"load_balancer.health_check.payload_hex", "hex bytes"});
+  expect_error(R"({"load_balancer": {"health_check": {"payload_hex": "00", "fall": 0}}})",
+               {"load_balancer.health_check.fall", "1..100"});
+  expect_error(R"({"load_balancer": {"health_check": {"interval_ms": 10}}})",
+               {"load_balancer.health_check", "payload_hex or payload_file"});
+  expect_error(R"({"load_balancer": {"health_check": {"payload_hex": "00", "nope": 1}}})",
+               {"load_balancer.health_check.nope", "unknown key"});
+  expect_error(R"({"load_balancer": {"health_check": {"payload_file": "/nonexistent/probe"}}})",
+               {"load_balancer.health_check.payload_file", "a readable file"});
+}
+
+}  // namespace
+}  // namespace shortline
