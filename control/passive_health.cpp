@@ -45,8 +45,9 @@ HalfOpenProbe::Step HalfOpenProbe::step(const ServerCounts& now, int64_t now_ms,
 }
 
 std::size_t ejection_cap(std::size_t pool_size, uint32_t max_percent) {
-  if (max_percent == 0 || pool_size < 2) return 0;  // never eject a pool's last server
-  return std::max<std::size_t>(1, pool_size * max_percent / 100);
+  if (max_percent == 0 || pool_size < 2) return 0;
+  // At least one, never the pool's last server, whatever the percentage.
+  return std::clamp<std::size_t>(pool_size * max_percent / 100, 1, pool_size - 1);
 }
 
 std::vector<std::size_t> find_outliers(std::span<const OutlierSample> samples,

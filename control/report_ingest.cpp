@@ -250,6 +250,11 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
 
 void ReportIngest::mark_up(uint32_t slot, int64_t now_ms, std::string_view why) {
   ServerEntry& e = entries_[slot];
+  if (e.check_failing) {  // another reason ended, but the active check still fails
+    if (e.health != Health::down_check)
+      mark_down(slot, Health::down_check, now_ms, "its health check still fails");
+    return;
+  }
   if (is_down(e.health)) {
     counters_.add(ControlCounter::servers_up_again);
     e.ramp_since_ms = now_ms;  // back from DOWN: slow start again

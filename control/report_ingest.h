@@ -103,6 +103,7 @@ struct ServerEntry {
   HalfOpenProbe probe;
   uint32_t ejections = 0;
   int64_t ejected_until_ms = 0;
+  bool check_failing = false;          // the active check's last verdict was unhealthy
   ServerCounts outlier_base;           // counts at the start of the outlier interval
   static constexpr int64_t kNoRamp = INT64_MIN;
 };

@@ -86,6 +86,9 @@ void ReportIngest::on_health_check(uint32_t slot, bool healthy, std::string_view
                                    int64_t now_ms) {
   if (slot >= entries_.size() || !entries_[slot].used) return;
   ServerEntry& e = entries_[slot];
+  // Kept even while the server is DOWN for another reason: the checker reports only
+  // changes, and that other reason's end must not bring back a server that fails its check.
+  e.check_failing = !healthy;
   if (!healthy && serving(e.health)) mark_down(slot, Health::down_check, now_ms, reason);
   else if (healthy && e.health == Health::down_check) mark_up(slot, now_ms, reason);
 }

@@ -92,7 +92,8 @@ void ReportIngest::update_weights(int64_t now_ms) {
     ServerEntry& e = entries_[slots[i]];
     e.speed = weights[i].speed;
     const double ramped = std::max(1.0, static_cast<double>(weights[i].weight) * e.ramp);
-    table_.slot(slots[i]).weight.store(static_cast<uint32_t>(ramped), std::memory_order_relaxed);
+    table_.slot(slots[i]).weight.store(static_cast<uint32_t>(std::lround(ramped)),
+                                       std::memory_order_relaxed);
   }
   unknown_weight_ = weights.back().weight;
 }

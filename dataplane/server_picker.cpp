@@ -115,7 +115,10 @@ uint32_t ServerPicker::pick_shortest_queue() {
 }
 
 uint32_t ServerPicker::pick_power_of_two() {
-  if (count_ == 1) return 0;
+  if (count_ == 1) {
+    ++candidates_[0].load;
+    return 0;
+  }
   const uint32_t first = random_below(count_);
   uint32_t second = random_below(count_ - 1);
   if (second >= first) ++second;

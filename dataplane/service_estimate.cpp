@@ -6,14 +6,15 @@
 namespace shortline {
 
 void ServiceEstimate::add(uint64_t latency_ns, uint32_t queue_ahead) {
-  const double sample = static_cast<double>(latency_ns) / (static_cast<double>(queue_ahead) + 1.0);
+  double sample = static_cast<double>(latency_ns) / (static_cast<double>(queue_ahead) + 1.0);
   ++samples_;
   if (slow_ < 0) {
     slow_ = fast_ = sample;
     return;
   }
+  sample = std::min(sample, kClipRatio * slow_);
   fast_ += kFastGain * (sample - fast_);
-  if (fast_ > kJumpRatio * slow_) {  // slowed down: believe it now, settle quickly
+  if (fast_ > kJumpRatio * slow_) {  // slowed down a lot: believe it now, settle quickly
     slow_ = fast_;
     boost_left_ = kBoostSamples;
     return;

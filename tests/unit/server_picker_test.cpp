@@ -271,5 +271,185 @@ TEST(ServerPickerTest, OneWayCountsDispatchesSinceTheLastReport) {
   EXPECT_EQ(place_batch(one_way, table, 1), std::vector<uint32_t>{0});
 }
 
+// (load + 1) / weight ties exactly between a light server at load 1 (2/500) and a heavy one
+// at load 3 (4/1000): the heavy one, which will serve the request sooner, wins every time,
+// and ties between the equal heavy ones still rotate.
+TEST(ServerPickerTest, ShortestQueueTieGoesToTheHeavierServer) {
+  ServerTable table(kMaxServers, 1);
+  const uint32_t weights[] = {500, 1000, 500, 1000};
+  const int64_t loads[] = {1, 3, 1, 3};
+  for (uint32_t s = 0; s < 4; ++s) {
+    ASSERT_EQ(table.add_server(address_of(s), weights[s]), std::optional<uint32_t>{s});
+    table.slot(s).in_flight.store(loads[s]);
+  }
+  ServerPicker picker(Policy::shortest_queue, kMaxServers, 5, false);
+  std::vector<uint32_t> first_picks;
+  for (int batch = 0; batch < 400; ++batch) {
+    const auto slots = place_batch(picker, table, 4);
+    ASSERT_EQ(slots.size(), 4u);
+    // A heavy one; the other heavy one (still 4/1000, tying the lights, so it wins); then
+    // the two lights (2/500 = 4/1000 against the heavies' 5/1000 now).
+    EXPECT_EQ(weights[slots[0]], 1000u) << "batch " << batch;
+    EXPECT_EQ(weights[slots[1]], 1000u) << "batch " << batch;
+    EXPECT_NE(slots[0], slots[1]);
+    EXPECT_EQ(weights[slots[2]], 500u) << "batch " << batch;
+    EXPECT_EQ(weights[slots[3]], 500u) << "batch " << batch;
+    EXPECT_NE(slots[2], slots[3]);
+    first_picks.push_back(slots[0]);
+  }
+  const auto counts = counts_by_slot(first_picks);
+  EXPECT_EQ(counts[0] + counts[2], 0u);  // never the lighter one
+  EXPECT_GT(counts[1], 0u);              // and not always the lower id of the two heavy ones
+  EXPECT_GT(counts[3], 0u);
+}
+
+// Weights 1000, 1000, 250, 250 from zero load: each pick is the least (load + 1) / weight at
+// that moment (ties to the heavier), so the slow servers get their first request only once
+// the fast ones hold 4 each (the fast ones' 4/1000 ties the slow ones' 1/250 at load 3), and
+// over a long batch the fast ones take 4 requests for each one a slow one takes.
+TEST(ServerPickerTest, ShortestQueueSharesFollowLoadPlusOneOverWeight) {
+  ServerTable table(kMaxServers, 1);
+  const uint32_t weights[] = {1000, 1000, 250, 250};
+  for (uint32_t s = 0; s < 4; ++s)
+    ASSERT_EQ(table.add_server(address_of(s), weights[s]), std::optional<uint32_t>{s});
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    ServerPicker picker(Policy::shortest_queue, kMaxServers, seed, false);
+    std::vector<int64_t> load(4, 0);
+    int first_slow_pick = -1;
+    const auto slots = place_batch(picker, table, 200);
+    for (std::size_t p = 0; p < slots.size(); ++p) {
+      const uint32_t chosen = slots[p];
+      ASSERT_LT(chosen, 4u);
+      for (uint32_t other = 0; other < 4; ++other) {
+        // (load_c + 1) x w_o <= (load_o + 1) x w_c, and on equality w_c >= w_o.
+        const int64_t lhs = (load[chosen] + 1) * int64_t{weights[other]};
+        const int64_t rhs = (load[other] + 1) * int64_t{weights[chosen]};
+        ASSERT_LE(lhs, rhs) << "seed " << seed << " pick " << p << " other " << other;
+        if (lhs == rhs) {
+          ASSERT_GE(weights[chosen], weights[other]) << "seed " << seed;
+        }
+      }
+      if (first_slow_pick < 0 && weights[chosen] == 250) {
+        first_slow_pick = static_cast<int>(p);
+        EXPECT_EQ(load[0], 4) << "seed " << seed;
+        EXPECT_EQ(load[1], 4) << "seed " << seed;
+      }
+      ++load[chosen];
+    }
+    EXPECT_EQ(first_slow_pick, 8) << "seed " << seed;
+    EXPECT_EQ(load[0] + load[1] + load[2] + load[3], 200);
+    EXPECT_LE(std::max(load[0], load[1]) - std::min(load[0], load[1]), 1);
+    EXPECT_LE(std::max(load[2], load[3]) - std::min(load[2], load[3]), 1);
+    const double share =
+        static_cast<double>(load[0] + load[1]) / static_cast<double>(load[2] + load[3]);
+    EXPECT_NEAR(share, 4.0, 0.5) << "seed " << seed;
+  }
+}
+
+// A half-open server (state probing, token 1) gets the first request of the batch whose
+// worker took the token, and nothing else; a batch that picks nothing hands the token back.
+TEST(ServerPickerTest, AProbingServerGetsExactlyOneProbe) {
+  ServerTable table(kMaxServers, 2);
+  add_servers(table, 3);
+  table.slot(0).in_flight.store(2);
+  table.slot(2).in_flight.store(7);  // stale requests from before it went DOWN
+  table.set_state(2, ServerState::probing);
+  table.slot(2).probe_token.store(1);
+
+  ServerPicker picker(Policy::shortest_queue, kMaxServers, 3, false);
+  const PoolSnapshot* pool = table.enter_batch(0);
+  auto slot_of = [&](int32_t member) {
+    EXPECT_GE(member, 0);
+    return pool->members[static_cast<std::size_t>(member)].slot;
+  };
+  picker.begin_batch(*pool, table);
+  EXPECT_EQ(table.slot(2).probe_token.load(), 0u);  // taken at begin_batch
+  EXPECT_EQ(picker.candidates(), 2u);               // the probing one is not a candidate
+  EXPECT_EQ(picker.place_on_slot(2), 0u);
+
+  // Another worker's batch meanwhile finds no token: it never sends there.
+  ServerPicker other(Policy::shortest_queue, kMaxServers, 4, false);
+  other.begin_batch(*table.enter_batch(1), table);
+  for (int p = 0; p < 5; ++p) EXPECT_NE(slot_of(other.pick()), 2u);
+  EXPECT_EQ(other.end_batch(), 5u);
+
+  EXPECT_EQ(slot_of(picker.pick()), 2u);  // the probe: the batch's first request
+  EXPECT_EQ(picker.last_queue_ahead(), 0u);
+  // The rest go by load; last_queue_ahead is the load before each pick.
+  EXPECT_EQ(slot_of(picker.pick()), 1u);
+  EXPECT_EQ(picker.last_queue_ahead(), 0u);
+  EXPECT_EQ(slot_of(picker.pick()), 1u);
+  EXPECT_EQ(picker.last_queue_ahead(), 1u);
+  const uint32_t fourth = slot_of(picker.pick());  // 2 against 2
+  EXPECT_TRUE(fourth == 0 || fourth == 1);
+  EXPECT_EQ(picker.last_queue_ahead(), 2u);
+  EXPECT_EQ(picker.place_on_slot(fourth), 3u);
+  EXPECT_EQ(picker.end_batch(), 4u);
+  EXPECT_EQ(table.slot(2).probe_token.load(), 0u);  // spent
+
+  // Token 0: later batches send it nothing.
+  for (int batch = 0; batch < 20; ++batch) {
+    const auto slots = place_batch(picker, table, 6);
+    EXPECT_EQ(counts_by_slot(slots)[2], 0u) << "batch " << batch;
+  }
+
+  // A batch with no request hands the token back for the next one.
+  table.slot(2).probe_token.store(1);
+  picker.begin_batch(*table.enter_batch(0), table);
+  EXPECT_EQ(table.slot(2).probe_token.load(), 0u);
+  EXPECT_EQ(picker.end_batch(), 0u);
+  EXPECT_EQ(table.slot(2).probe_token.load(), 1u);
+  EXPECT_EQ(place_batch(picker, table, 1), std::vector<uint32_t>{2});
+  EXPECT_EQ(table.slot(2).probe_token.load(), 0u);
+
+  // With nothing else UP the probe is still sent, then there is no server.
+  table.set_state(0, ServerState::down);
+  table.set_state(1, ServerState::down);
+  table.slot(2).probe_token.store(1);
+  EXPECT_EQ(place_batch(picker, table, 3), (std::vector<uint32_t>{2, UINT32_MAX, UINT32_MAX}));
+  EXPECT_EQ(table.slot(2).probe_token.load(), 0u);
+}
+
+// Three picks on one server at load 7 (5 in flight, 2 reported that are not ours).
+void expect_queue_ahead_counts_the_batch(Policy policy, ServerTable& table, uint32_t slot) {
+  ServerPicker picker(policy, kMaxServers, 9, false);
+  const PoolSnapshot* pool = table.enter_batch(0);
+  picker.begin_batch(*pool, table);
+  EXPECT_EQ(picker.place_on_slot(slot), 7u) << policy_name(policy);
+  for (uint32_t p = 0; p < 3; ++p) {
+    const int32_t member = picker.pick();
+    ASSERT_GE(member, 0) << policy_name(policy);
+    EXPECT_EQ(pool->members[static_cast<std::size_t>(member)].slot, slot);
+    EXPECT_EQ(picker.last_queue_ahead(), 7u + p) << policy_name(policy) << " pick " << p;
+  }
+  EXPECT_EQ(picker.place_on_slot(slot), 10u) << policy_name(policy);
+  EXPECT_EQ(picker.end_batch(), 3u);
+}
+
+TEST(ServerPickerTest, LastQueueAheadIsTheLoadBeforeThePick) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 1);
+  table.slot(0).in_flight.store(5);
+  table.slot(0).other_load.store(2);
+  for (Policy policy : {Policy::shortest_queue, Policy::round_robin, Policy::random})
+    expect_queue_ahead_counts_the_batch(policy, table, 0);
+
+  // Power-of-two between two servers always takes the lighter one.
+  ServerTable two(kMaxServers, 1);
+  add_servers(two, 2);
+  two.slot(0).in_flight.store(5);
+  two.slot(0).other_load.store(2);
+  two.slot(1).in_flight.store(100);
+  expect_queue_ahead_counts_the_batch(Policy::power_of_two, two, 0);
+}
+
+TEST(ServerPickerTest, PowerOfTwoWithOneServerCountsItsPicks) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 1);
+  table.slot(0).in_flight.store(5);
+  table.slot(0).other_load.store(2);
+  expect_queue_ahead_counts_the_batch(Policy::power_of_two, table, 0);
+}
+
 }  // namespace
 }  // namespace shortline
