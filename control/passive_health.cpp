@@ -15,9 +15,10 @@ uint64_t TimeoutStreak::observe(const ServerCounts& now) {
   return now.timeouts - timeouts_base_;
 }
 
-void HalfOpenProbe::start(const ServerCounts& now, int64_t now_ms) {
+void HalfOpenProbe::start(const ServerCounts& now, int64_t now_ms,
+                          const PassiveHealthConfig& config) {
   armed_ = false;
-  next_ms_ = now_ms;  // the first probe may go at once: the streak was the evidence
+  next_ms_ = now_ms + config.request_timeout_ms;
   replies_base_ = now.replies;
   timeouts_base_ = now.timeouts;
 }

@@ -64,8 +64,9 @@ class HalfOpenProbe {
     answered,   // a reply came: UP
     failed,     // the probe timed out (or was lost): DOWN until the next one
   };
-  // Starts the wait for the first probe.
-  void start(const ServerCounts& now, int64_t now_ms);
+  // Starts the wait for the first probe: one request timeout from now, so that requests
+  // sent before the server went DOWN have timed out and none is taken for the probe's.
+  void start(const ServerCounts& now, int64_t now_ms, const PassiveHealthConfig& config);
   // armed: whether a token is out (set by the caller when it armed one); token_taken:
   // whether a worker has taken it.
   Step step(const ServerCounts& now, int64_t now_ms, const PassiveHealthConfig& config,

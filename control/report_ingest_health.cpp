@@ -20,7 +20,7 @@ void ReportIngest::check_timeouts(uint32_t slot, int64_t now_ms) {
   if (streak < limit) return;
   mark_down(slot, Health::down_timeouts, now_ms,
             std::to_string(streak).append(" timed out, no reply between"));
-  e.probe.start(counts, now_ms);
+  e.probe.start(counts, now_ms, config_.passive);
 }
 
 void ReportIngest::check_probe(uint32_t slot, int64_t now_ms) {

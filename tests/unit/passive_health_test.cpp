@@ -49,10 +49,12 @@ class HalfOpenProbeTest : public ::testing::Test {
 
 using Step = HalfOpenProbe::Step;
 
-TEST_F(HalfOpenProbeTest, ArmsAtOnceThenWaitsForTheVerdict) {
-  probe_.start(counts(10, 5), 100);
+TEST_F(HalfOpenProbeTest, ArmsOneTimeoutAfterDownThenWaitsForTheVerdict) {
+  probe_.start(counts(10, 5), 100 - config_.request_timeout_ms, config_);
   EXPECT_EQ(probe_.probes(), 0u);
-  EXPECT_EQ(step(counts(10, 5), 100, false), Step::arm);  // the streak was the evidence
+  // What was in flight when it went DOWN times out first; then the first probe.
+  EXPECT_EQ(step(counts(10, 5), 99, false), Step::wait);
+  EXPECT_EQ(step(counts(10, 5), 100, false), Step::arm);
   EXPECT_EQ(probe_.probes(), 1u);
   EXPECT_EQ(step(counts(10, 5), 101, false), Step::wait);   // token out, not taken
   EXPECT_EQ(step(counts(10, 5), 150, true), Step::wait);    // taken, in flight
@@ -67,7 +69,7 @@ TEST_F(HalfOpenProbeTest, ArmsAtOnceThenWaitsForTheVerdict) {
 }
 
 TEST_F(HalfOpenProbeTest, ATakenTokenWithNoVerdictIsLostAfterTwiceTheTimeout) {
-  probe_.start(counts(0, 3), 0);
+  probe_.start(counts(0, 3), -config_.request_timeout_ms, config_);
   ASSERT_EQ(step(counts(0, 3), 0, false), Step::arm);
   // Taken but never sent (no socket): no timeout ever comes.
   EXPECT_EQ(step(counts(0, 3), 2 * config_.request_timeout_ms, true), Step::wait);
@@ -81,11 +83,11 @@ TEST_F(HalfOpenProbeTest, ATakenTokenWithNoVerdictIsLostAfterTwiceTheTimeout) {
 }
 
 TEST_F(HalfOpenProbeTest, AnyReplyMeansItLives) {
-  probe_.start(counts(10, 5), 0);
+  probe_.start(counts(10, 5), -config_.request_timeout_ms, config_);
   EXPECT_EQ(step(counts(11, 5), 0, false), Step::answered);  // a late reply, before arming
 
   HalfOpenProbe waiting;
-  waiting.start(counts(10, 5), 0);
+  waiting.start(counts(10, 5), -config_.request_timeout_ms, config_);
   ASSERT_EQ(waiting.step(counts(10, 5), 0, config_, false), Step::arm);
   ASSERT_EQ(waiting.step(counts(10, 6), 10, config_, true), Step::failed);
   EXPECT_EQ(waiting.step(counts(11, 6), 20, config_, false), Step::answered);  // between probes

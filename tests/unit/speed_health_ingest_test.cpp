@@ -97,7 +97,12 @@ TEST_F(SpeedHealthIngestTest, TimeoutsInARowTakeAServerDown) {
   ingest().tick(3);
   EXPECT_EQ(entry(0).health, Health::down_timeouts);
   EXPECT_EQ(count(ControlCounter::servers_down_timeouts), 1u);
-  // The streak was the evidence: the first probe is armed in the same tick.
+  // The first probe waits one request timeout, until what was sent before has timed out.
+  EXPECT_EQ(state(0), ServerState::down);
+  EXPECT_EQ(slot(0).probe_token.load(), 0u);
+  ingest().tick(3 + config_.passive.request_timeout_ms - 1);
+  EXPECT_EQ(state(0), ServerState::down);
+  ingest().tick(3 + config_.passive.request_timeout_ms);
   EXPECT_EQ(state(0), ServerState::probing);
   EXPECT_EQ(slot(0).probe_token.load(), 1u);
   EXPECT_EQ(count(ControlCounter::probes_armed), 1u);
@@ -130,10 +135,12 @@ TEST_F(SpeedHealthIngestTest, ASlowServerThatStillAnswersNeverTripsTheStreak) {
 TEST_F(SpeedHealthIngestTest, HalfOpenProbesBringItBackUp) {
   config_.passive.timeouts_down = 3;
   config_.passive.probe_interval_ms = 1000;
+  config_.passive.request_timeout_ms = 5;  // the first probe 5 ms after DOWN
   start(2);
   timeouts(0, 3);
-  ingest().tick(10);
+  ingest().tick(5);
   ASSERT_EQ(entry(0).health, Health::down_timeouts);
+  ingest().tick(10);
   ASSERT_EQ(state(0), ServerState::probing);
 
   // A worker takes the token and sends the probe; it times out.
@@ -177,6 +184,7 @@ TEST_F(SpeedHealthIngestTest, ALostProbeTokenIsReArmed) {
   config_.passive.request_timeout_ms = 100;
   start(1);
   timeouts(0, 3);
+  ingest().tick(-90);  // DOWN; the first probe one request timeout later, at 10
   ingest().tick(10);
   ASSERT_EQ(state(0), ServerState::probing);
   slot(0).probe_token.store(0);  // taken, never sent: no verdict ever comes
