@@ -30,7 +30,7 @@ struct ServerStatus {
   uint32_t errors = 0;             // passive errors (ECONNREFUSED, send failures)
   // Speed and health (README: "Speed and health").
   std::string health = "up";       // why: "up", "down: timeouts", "ejected: outlier", ...
-  std::string speed_source = "unknown";  // "report", "replies", "configured", "unknown"
+  std::string speed_source = "unknown";  // "report", "replies", "stale", "configured", "unknown"
   double service_ms = -1;          // per-request service time the weight follows; -1 = unknown
   double learnt_service_ms = -1;   // learnt from replies (even where reports win); -1 = none
   double expected_delay_ms = -1;   // (load + 1) x service_ms; -1 = unknown

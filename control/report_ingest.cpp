@@ -47,6 +47,7 @@ std::string_view speed_source_name(SpeedSource source) {
     case SpeedSource::unknown: return "unknown";
     case SpeedSource::report: return "report";
     case SpeedSource::replies: return "replies";
+    case SpeedSource::stale: return "stale";
     case SpeedSource::configured: return "configured";
   }
   return "unknown";

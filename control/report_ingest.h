@@ -44,6 +44,12 @@ struct IngestConfig {
   int64_t weight_update_ms = 10;
   double slow_start_floor = 0.1;      // a ramping server starts at this share of its weight
   uint64_t learnt_samples_min = 8;    // a worker's estimate counts from this many replies
+  int64_t learnt_stale_ms = 1000;     // no new learnt sample this long: explore it (stale)
+  // Weights move in steps of this ratio (2^(1/12), about 6 %: 2x and 4x are whole steps),
+  // held until the speed is more than a step and a half away: servers that differ by
+  // noise alone carry the same weight (and share the work when every queue is empty)
+  // while a real difference shows within a few steps.
+  double speed_step_ratio = 1.0594630943592953;
   double speed_tau_ms = 500;    // smoothing of the reported mean service time
   double queue_tau_ms = 100;    // smoothing of the load the scaling decision sees
   std::size_t replay_senders_max = 65536;
@@ -68,7 +74,10 @@ enum class Health : uint8_t {
 [[nodiscard]] bool is_down(Health health);
 
 // Where a server's speed comes from.
-enum class SpeedSource : uint8_t { unknown, report, replies, configured };
+// stale: learnt from replies, but none came for learnt_stale_ms; the server gets the
+// fastest weight until its replies speak again (at light load shortest expected delay
+// would otherwise leave a server that noise made look slow idle for good).
+enum class SpeedSource : uint8_t { unknown, report, replies, stale, configured };
 [[nodiscard]] std::string_view speed_source_name(SpeedSource source);
 
 // Static backends get ids from here on, in the order of the config.
@@ -94,6 +103,9 @@ struct ServerEntry {
   double speed = 1;
   // Learnt from replies (the workers' estimates merged), microseconds; below 0 = none yet.
   double learnt_service_us = -1;
+  uint64_t learnt_samples = 0;         // all workers' samples, for staleness
+  int64_t learnt_fresh_ms = 0;         // when learnt_samples last grew
+  int32_t speed_step = -1;             // the weight's step below the fastest; -1 = none yet
   uint32_t configured_weight = 1;      // a static backend's weight from the config
   SpeedSource speed_source = SpeedSource::unknown;
   double service_per_request_us = -1;  // what the weight follows (service / workers)
@@ -154,10 +166,11 @@ class ReportIngest {
   void eject_outliers(int64_t now_ms);
   // report_ingest_weights.cpp: speeds and weights.
   void update_weights(int64_t now_ms);
-  [[nodiscard]] double merged_learnt_us(uint32_t slot) const;
-  void choose_speed_source(ServerEntry& e, uint32_t slot);
+  [[nodiscard]] double merged_learnt_us(uint32_t slot, uint64_t& samples) const;
+  void choose_speed_source(ServerEntry& e, uint32_t slot, int64_t now_ms);
   void apply_slow_start(ServerEntry& e, int64_t now_ms);
   void configured_weight(ServerEntry& e, uint32_t slot);
+  [[nodiscard]] double stepped_speed(ServerEntry& e, double speed) const;
   void event(uint32_t id, std::string_view what);
 
   ServerTable& table_;

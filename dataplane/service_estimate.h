@@ -20,9 +20,13 @@
 // samples) is undone as fast. Each sample is clipped at 8x the estimate before it enters,
 // so one reply that took almost the request timeout cannot throw the estimate off.
 // Timeouts are never samples: a request that got no reply says nothing about speed
-// (passive health looks at those).
+// (passive health looks at those). A server that got no sample for a second (at light
+// load shortest expected delay may leave a slower-looking one idle) re-learns as if young
+// when traffic returns, so an estimate that noise made look slow is corrected within a
+// few dozen replies.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -46,11 +50,15 @@ class ServiceEstimate {
   [[nodiscard]] double service_ns() const { return slow_; }
   [[nodiscard]] uint64_t samples() const { return samples_; }
   void reset() { *this = ServiceEstimate{}; }
+  // Trust the estimate as if it had only kRelearnSamples behind it (it is old).
+  void relearn() { young_ = std::min<uint64_t>(young_, kRelearnSamples); }
+  static constexpr uint64_t kRelearnSamples = 16;
 
  private:
   double slow_ = -1;
   double fast_ = -1;
-  uint64_t samples_ = 0;
+  uint64_t samples_ = 0;  // every sample ever
+  uint64_t young_ = 0;    // the samples its running-mean gain counts (relearn() cuts it)
   uint32_t boost_left_ = 0;
 };
 
@@ -63,7 +71,9 @@ class WorkerServiceEstimates {
 
   // `generation` is the slot's ServerSlot::generation when the request was sent: a slot
   // reused for another server starts from nothing.
-  void add(uint32_t slot, uint32_t generation, uint64_t latency_ns, uint32_t queue_ahead);
+  void add(uint32_t slot, uint32_t generation, uint64_t latency_ns, uint32_t queue_ahead,
+           uint64_t now_ns);
+  static constexpr uint64_t kRelearnAfterNs = 1'000'000'000;  // no sample this long: relearn
   // Stores the estimates changed since the last call into the table's cells for `worker`.
   void publish(ServerTable& table, uint32_t worker);
   [[nodiscard]] const ServiceEstimate& at(uint32_t slot) const { return estimates_[slot]; }
@@ -71,6 +81,7 @@ class WorkerServiceEstimates {
  private:
   std::unique_ptr<ServiceEstimate[]> estimates_;
   std::unique_ptr<uint32_t[]> generations_;
+  std::unique_ptr<uint64_t[]> last_sample_ns_;
   std::unique_ptr<uint32_t[]> touched_;
   std::unique_ptr<bool[]> is_touched_;
   uint32_t touched_count_ = 0;

@@ -283,7 +283,7 @@ void Worker::learn_service_time(Session& session) {
   session.sample_armed = false;
   if (now_ns_ < session.sample_sent_ns) return;
   estimates_.add(session.server_slot, session.server_generation,
-                 now_ns_ - session.sample_sent_ns, session.sample_queue_ahead);
+                 now_ns_ - session.sample_sent_ns, session.sample_queue_ahead, now_ns_);
 }
 
 // Packet affinity: a session whose expected replies are all in (nothing in flight) is done

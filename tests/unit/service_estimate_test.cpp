@@ -293,10 +293,10 @@ TEST(ServiceEstimateTest, OneOutlyingReplyBarelyMovesIt) {
 
 TEST(WorkerServiceEstimatesTest, ANewGenerationStartsFromNothing) {
   WorkerServiceEstimates estimates(4);
-  for (uint32_t i = 0; i < 10; ++i) estimates.add(2, 1, 4'000, 0);
+  for (uint32_t i = 0; i < 10; ++i) estimates.add(2, 1, 4'000, 0, 0);
   EXPECT_EQ(estimates.at(2).samples(), 10u);
   EXPECT_DOUBLE_EQ(estimates.at(2).service_ns(), 4'000);
-  estimates.add(2, 2, 1'000, 0);  // the slot now holds another server
+  estimates.add(2, 2, 1'000, 0, 0);  // the slot now holds another server
   EXPECT_EQ(estimates.at(2).samples(), 1u);
   EXPECT_DOUBLE_EQ(estimates.at(2).service_ns(), 1'000);
   EXPECT_LT(estimates.at(1).service_ns(), 0);  // untouched slots know nothing
@@ -305,8 +305,8 @@ TEST(WorkerServiceEstimatesTest, ANewGenerationStartsFromNothing) {
 TEST(WorkerServiceEstimatesTest, PublishWritesTheWorkersCellsForTheirGeneration) {
   ServerTable table(8, 2);
   WorkerServiceEstimates estimates(8);
-  for (uint32_t i = 0; i < 9; ++i) estimates.add(3, 5, 6'000, 1);  // 3 us each
-  estimates.add(6, 2, 7'000, 0);
+  for (uint32_t i = 0; i < 9; ++i) estimates.add(3, 5, 6'000, 1, 0);  // 3 us each
+  estimates.add(6, 2, 7'000, 0, 0);
   estimates.publish(table, 1);
 
   const LearntService::Reading r3 = table.learnt(1, 3).read(5);
@@ -322,17 +322,45 @@ TEST(WorkerServiceEstimatesTest, PublishWritesTheWorkersCellsForTheirGeneration)
 
   // Only what changed since the last publish is written again.
   table.learnt(1, 6).store(2, 1, 1);
-  estimates.add(3, 5, 3'000, 0);
+  estimates.add(3, 5, 3'000, 0, 0);
   estimates.publish(table, 1);
   EXPECT_EQ(table.learnt(1, 3).read(5).samples, 10u);
   EXPECT_DOUBLE_EQ(table.learnt(1, 6).read(2).service_ns, 1);
 
   // A reset generation publishes its fresh estimate under the new tag.
-  estimates.add(3, 6, 9'000, 0);
+  estimates.add(3, 6, 9'000, 0, 0);
   estimates.publish(table, 1);
   EXPECT_LT(table.learnt(1, 3).read(5).service_ns, 0);
   EXPECT_DOUBLE_EQ(table.learnt(1, 3).read(6).service_ns, 9'000);
   EXPECT_EQ(table.learnt(1, 3).read(6).samples, 1u);
+}
+
+}  // namespace
+}  // namespace shortline
+
+namespace shortline {
+namespace {
+
+// An estimate that went a second without a sample (a slower-looking server left idle at
+// light load) re-learns quickly when traffic returns: noise had made it read 1.3 S; it
+// then counts as 16 samples, so 64 replies at S bring it to (16 x 1.3 + 64) / 80 = 1.06 S,
+// where an estimate that never went idle still reads above 1.2 S.
+TEST(WorkerServiceEstimatesTest, AnIdleEstimateRelearnsQuickly) {
+  constexpr uint64_t kSecondNs = 1'000'000'000;
+  WorkerServiceEstimates idle(2);
+  WorkerServiceEstimates busy(2);
+  for (uint32_t i = 0; i < 5000; ++i) {
+    idle.add(0, 1, 1'300'000, 0, i);
+    busy.add(0, 1, 1'300'000, 0, i);
+  }
+  const uint64_t later = 5000 + WorkerServiceEstimates::kRelearnAfterNs + 1;
+  for (uint32_t i = 0; i < 64; ++i) {
+    idle.add(0, 1, 1'000'000, 0, later + i);
+    busy.add(0, 1, 1'000'000, 0, 5000 + i);
+  }
+  EXPECT_NEAR(idle.at(0).service_ns(), 1'060'000, 5'000);
+  EXPECT_GT(busy.at(0).service_ns(), 1'200'000);
+  EXPECT_LT(later, 2 * kSecondNs);
 }
 
 }  // namespace

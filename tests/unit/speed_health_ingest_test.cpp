@@ -215,6 +215,34 @@ TEST_F(SpeedHealthIngestTest, WeightsFollowTheLearntServiceTime) {
   EXPECT_EQ(weight(1), 250u);
 }
 
+// At light load shortest expected delay may leave a slower-looking server idle: once its
+// learnt figures stop growing for learnt_stale_ms it gets the fastest weight (explored),
+// and its next replies give it its learnt weight back.
+TEST_F(SpeedHealthIngestTest, AServerLeftWithoutRepliesIsExplored) {
+  start(2);
+  learnt(0, 1000, 100);
+  learnt(1, 1300, 100);
+  int64_t now_ms = config_.weight_update_ms;
+  ingest().tick(now_ms);
+  EXPECT_EQ(weight(1), 749u);  // 1000 / 1.3 on the 2^(1/12) grid: 2^(-5/12)
+  // Server 0 keeps answering; server 1 gets nothing for longer than learnt_stale_ms.
+  for (uint64_t samples = 101; now_ms <= config_.learnt_stale_ms + 2 * config_.weight_update_ms;
+       ++samples) {
+    now_ms += config_.weight_update_ms;
+    learnt(0, 1000, samples);
+    ingest().tick(now_ms);
+  }
+  EXPECT_EQ(entry(1).speed_source, SpeedSource::stale);
+  EXPECT_EQ(weight(1), 1000u);
+  EXPECT_EQ(entry(0).speed_source, SpeedSource::replies);
+  // Its replies come back: learnt again.
+  learnt(1, 1200, 110);
+  now_ms += config_.weight_update_ms;
+  ingest().tick(now_ms);
+  EXPECT_EQ(entry(1).speed_source, SpeedSource::replies);
+  EXPECT_EQ(weight(1), 841u);  // 1000 / 1.2 on the grid: 2^(-3/12)
+}
+
 TEST_F(SpeedHealthIngestTest, TheWorkersEstimatesAreAveragedWhenEachHasEnoughReplies) {
   start(2);
   learnt(0, 1000, 50, 0);
