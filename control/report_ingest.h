@@ -45,11 +45,11 @@ struct IngestConfig {
   double slow_start_floor = 0.1;      // a ramping server starts at this share of its weight
   uint64_t learnt_samples_min = 8;    // a worker's estimate counts from this many replies
   int64_t learnt_stale_ms = 1000;     // no new learnt sample this long: explore it (stale)
-  // Weights move in steps of this ratio (2^(1/12), about 6 %: 2x and 4x are whole steps),
+  // Weights move in steps of this ratio (2^(1/24), about 3 %: 2x and 4x are whole steps),
   // held until the speed is more than a step and a half away: servers that differ by
   // noise alone carry the same weight (and share the work when every queue is empty)
   // while a real difference shows within a few steps.
-  double speed_step_ratio = 1.0594630943592953;
+  double speed_step_ratio = 1.0293022366434921;
   double speed_tau_ms = 500;    // smoothing of the reported mean service time
   double queue_tau_ms = 100;    // smoothing of the load the scaling decision sees
   std::size_t replay_senders_max = 65536;

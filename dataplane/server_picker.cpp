@@ -157,7 +157,7 @@ int32_t ServerPicker::pick() {
   return static_cast<int32_t>(candidates_[chosen].member);
 }
 
-uint32_t ServerPicker::place_on_slot(uint32_t slot) {
+uint32_t ServerPicker::load_seen_at(uint32_t slot) const {
   const uint32_t c = candidate_of_slot_[slot];
   if (c >= count_ || candidates_[c].slot != slot) return 0;
   // Read only: raising a non-root key would break the heap, and one flow's request seldom

@@ -39,9 +39,9 @@ class ServerPicker {
   // The load the last pick() saw at its server before adding the request: how many were
   // ahead of it there (for the service-time estimate).
   [[nodiscard]] uint32_t last_queue_ahead() const { return last_queue_ahead_; }
-  // The load this batch sees at `slot` (a request placed without pick(), e.g. an existing
-  // flow's), counting it; 0 for a slot that is not a candidate.
-  [[nodiscard]] uint32_t place_on_slot(uint32_t slot);
+  // The load this batch sees at `slot`, for a request placed without pick() (an existing
+  // flow's). Read only: the request is not added. 0 for a slot that is not a candidate.
+  [[nodiscard]] uint32_t load_seen_at(uint32_t slot) const;
   // Ends the batch. Returns the number of picks made in it.
   uint32_t end_batch();
 

@@ -98,7 +98,7 @@ uint32_t Worker::session_for(const Request& request, const FlowKey& client, uint
     if (found != kNoSession) {
       Session& s = sessions_.at(found);
       if (same_server(s) && serving(s.server_slot)) {
-        s.queue_ahead = picker_.place_on_slot(s.server_slot);
+        s.queue_ahead = picker_.load_seen_at(s.server_slot);
         return found;
       }
       close_session(found, Counter::sessions_expired);  // its server left: pick again

@@ -365,7 +365,7 @@ TEST(ServerPickerTest, AProbingServerGetsExactlyOneProbe) {
   picker.begin_batch(*pool, table);
   EXPECT_EQ(table.slot(2).probe_token.load(), 0u);  // taken at begin_batch
   EXPECT_EQ(picker.candidates(), 2u);               // the probing one is not a candidate
-  EXPECT_EQ(picker.place_on_slot(2), 0u);
+  EXPECT_EQ(picker.load_seen_at(2), 0u);
 
   // Another worker's batch meanwhile finds no token: it never sends there.
   ServerPicker other(Policy::shortest_queue, kMaxServers, 4, false);
@@ -383,7 +383,7 @@ TEST(ServerPickerTest, AProbingServerGetsExactlyOneProbe) {
   const uint32_t fourth = slot_of(picker.pick());  // 2 against 2
   EXPECT_TRUE(fourth == 0 || fourth == 1);
   EXPECT_EQ(picker.last_queue_ahead(), 2u);
-  EXPECT_EQ(picker.place_on_slot(fourth), 3u);
+  EXPECT_EQ(picker.load_seen_at(fourth), 3u);
   EXPECT_EQ(picker.end_batch(), 4u);
   EXPECT_EQ(table.slot(2).probe_token.load(), 0u);  // spent
 
@@ -415,14 +415,14 @@ void expect_queue_ahead_counts_the_batch(Policy policy, ServerTable& table, uint
   ServerPicker picker(policy, kMaxServers, 9, false);
   const PoolSnapshot* pool = table.enter_batch(0);
   picker.begin_batch(*pool, table);
-  EXPECT_EQ(picker.place_on_slot(slot), 7u) << policy_name(policy);
+  EXPECT_EQ(picker.load_seen_at(slot), 7u) << policy_name(policy);
   for (uint32_t p = 0; p < 3; ++p) {
     const int32_t member = picker.pick();
     ASSERT_GE(member, 0) << policy_name(policy);
     EXPECT_EQ(pool->members[static_cast<std::size_t>(member)].slot, slot);
     EXPECT_EQ(picker.last_queue_ahead(), 7u + p) << policy_name(policy) << " pick " << p;
   }
-  EXPECT_EQ(picker.place_on_slot(slot), 10u) << policy_name(policy);
+  EXPECT_EQ(picker.load_seen_at(slot), 10u) << policy_name(policy);
   EXPECT_EQ(picker.end_batch(), 3u);
 }
 

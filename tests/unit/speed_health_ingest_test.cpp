@@ -224,7 +224,7 @@ TEST_F(SpeedHealthIngestTest, AServerLeftWithoutRepliesIsExplored) {
   learnt(1, 1300, 100);
   int64_t now_ms = config_.weight_update_ms;
   ingest().tick(now_ms);
-  EXPECT_EQ(weight(1), 749u);  // 1000 / 1.3 on the 2^(1/12) grid: 2^(-5/12)
+  EXPECT_EQ(weight(1), 771u);  // 1000 / 1.3 on the 2^(1/24) grid: 2^(-9/24)
   // Server 0 keeps answering; server 1 gets nothing for longer than learnt_stale_ms.
   for (uint64_t samples = 101; now_ms <= config_.learnt_stale_ms + 2 * config_.weight_update_ms;
        ++samples) {
@@ -240,7 +240,7 @@ TEST_F(SpeedHealthIngestTest, AServerLeftWithoutRepliesIsExplored) {
   now_ms += config_.weight_update_ms;
   ingest().tick(now_ms);
   EXPECT_EQ(entry(1).speed_source, SpeedSource::replies);
-  EXPECT_EQ(weight(1), 841u);  // 1000 / 1.2 on the grid: 2^(-3/12)
+  EXPECT_EQ(weight(1), 841u);  // 1000 / 1.2 on the grid: 2^(-6/24)
 }
 
 TEST_F(SpeedHealthIngestTest, TheWorkersEstimatesAreAveragedWhenEachHasEnoughReplies) {
