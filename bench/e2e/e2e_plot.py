@@ -7,12 +7,12 @@ installs it), with the non-interactive Agg backend. When the running interpreter
 prints a note and returns None: the numbers are already written.
     python3 bench/e2e/e2e_plot.py bench/results/e2e-TIME.json [OUT.png]"""
 
-import json
 import os
-import subprocess
 import sys
 
-SYSTEM_PYTHON = "/usr/bin/python3"  # where Debian's python3-matplotlib is importable
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from plot_common import plot_file, redraw_main  # noqa: E402 (bench/ is on the path above)
+
 PANELS = (("pps", "pps answered (saturation)"),
           ("cpu_us_per_req", "balancer CPU µs per request (saturation)"))
 
@@ -57,36 +57,8 @@ def draw(run, png_path):
 
 def plot_e2e(json_path, png_path):
     """Draws the run in json_path into png_path; returns png_path, or None with a note."""
-    try:
-        with open(json_path) as source:
-            run = json.load(source)
-        try:
-            draw(run, png_path)
-            return png_path
-        except ImportError:
-            if not os.access(SYSTEM_PYTHON, os.X_OK) or \
-                    os.path.realpath(sys.executable) == os.path.realpath(SYSTEM_PYTHON):
-                raise
-        done = subprocess.run([SYSTEM_PYTHON, os.path.abspath(__file__), json_path, png_path],
-                              capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
-                               else f"{SYSTEM_PYTHON} exited {done.returncode}")
-        return png_path
-    except Exception as error:  # noqa: BLE001 - the JSON and Markdown are what matter
-        print(f"e2e: no picture ({error}); python3-matplotlib installs it", file=sys.stderr)
-        return None
-
-
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__.strip().splitlines()[-1].strip())
-    json_path = sys.argv[1]
-    png_path = sys.argv[2] if len(sys.argv) == 3 else os.path.splitext(json_path)[0] + ".png"
-    with open(json_path) as source:
-        draw(json.load(source), png_path)  # here a failure is the caller's to see
-    print(png_path)
+    return plot_file(json_path, png_path, draw, __file__, "e2e")
 
 
 if __name__ == "__main__":
-    main()
+    redraw_main(__doc__, draw)

@@ -177,9 +177,11 @@ def markdown(meta, rows, check):
         "Ideal p99: the same policy, load and weights in simulate_quality.py (exact queue "
         "lengths, no overhead, same capacity as nominal); the gap to it is what the host and "
         "the implementation cost.", "",
+        "CPU steal: the share of CPU time the hypervisor gave other guests during the row; "
+        "rows with more than a few % measured the host's neighbours as much as the balancer.", "",
         "| target | mode | load | req/s | p50 ms | p99 ms | p999 ms | ideal p99 | answered "
-        "| retried/failed | slow share | shares by id |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        "| retried/failed | slow share | shares by id | CPU steal |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for row in rows:
         slow, each = share_text(row, slow_ids)
         suspect = "" if row.get("lb_received_all", True) else " (suspect: lost before lb)"
@@ -189,7 +191,8 @@ def markdown(meta, rows, check):
             f"{cell(row, 'p50_ms', timeout_ms)} | {cell(row, 'p99_ms', timeout_ms)} | "
             f"{cell(row, 'p999_ms', timeout_ms)} | {ideal(row)} | "
             f"{row['answered']}/{row['requests']} | "
-            f"{row['retried']}/{row['failed']} | {slow} | {each} |")
+            f"{row['retried']}/{row['failed']} | {slow} | {each} | "
+            f"{row.get('steal_pct', 0):.0f}% |")
     if set(meta["modes"]) - set(PLAIN_MODES):
         lines += ["", "Target (90% load): shortest-queue p99 <= 1/2 of power-of-two's and <= 1/3 "
                   "of round-robin's.", ""]

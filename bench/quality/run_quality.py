@@ -138,20 +138,36 @@ def row(target, mode, load, rate, summary):
             "queue_wait_us_mean": summary.get("queue_wait_us_mean", 0), "shares": shares}
 
 
+def cpu_times():
+    """(steal, total) jiffies of all CPUs from /proc/stat; (0, 0) where unreadable."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+        return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+    except (OSError, ValueError):
+        return 0, 0
+
+
 def measure(args, target, mode, port, capacity, run_load, loads):
-    """One row per load; run_load(port, rate, duration_s) returns a client summary."""
+    """One row per load; run_load(port, rate, duration_s) returns a client summary. Each row
+    also records the share of CPU time the hypervisor stole meanwhile (a shared VM's
+    neighbours): a row with much of it measured the host, not the balancer."""
     rows = []
     for load in loads:
         rate = load * capacity
         print(f"  {target:<24} {mode:<11} load {load:.0%} ({rate:.0f} req/s, {args.duration} s)",
               flush=True)
+        steal_before, total_before = cpu_times()
         summary = run_load(port, rate, args.duration)
+        steal_after, total_after = cpu_times()
         rows.append(row(target, mode, load, rate, summary))
+        ticks = total_after - total_before
+        rows[-1]["steal_pct"] = 100.0 * (steal_after - steal_before) / ticks if ticks > 0 else 0.0
         if "send_lag_us" in summary:  # shortline-bench-dns-loadgen's extras
             rows[-1]["send_lag_p99_ms"] = summary["send_lag_us"]["p99"] / 1e3
             rows[-1]["queues_settled"] = summary.get("settled", True)
         print(f"    p50 {rows[-1]['p50_ms']:.2f} ms  p99 {rows[-1]['p99_ms']:.2f} ms  "
-              f"failed {rows[-1]['failed']}", flush=True)
+              f"failed {rows[-1]['failed']}  steal {rows[-1]['steal_pct']:.0f}%", flush=True)
     return rows
 
 

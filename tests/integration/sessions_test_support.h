@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "balancer_test_support.h"
 #include "child_process.h"
 #include "dataplane/kernel_probe.h"
 #include "udp_test_support.h"
@@ -135,30 +136,10 @@ uint64_t named_drops(const std::string& output) {
 
 // A counter from GET /metrics on the admin endpoint ("shortline_NAME_total V"), or nullopt.
 std::optional<uint64_t> admin_counter(const NetAddress& admin, const std::string& name) {
-  const int fd = socket(admin.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  const timeval timeout{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  const std::string request = "GET /metrics HTTP/1.0\r\nConnection: close\r\n\r\n";
-  std::string response;
-  if (connect(fd, admin.sockaddr_ptr(), admin.length) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
-    char buffer[16384];
-    for (ssize_t n; response.size() < (4u << 20) && (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;)
-      response.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  const auto at = response.find("\nshortline_" + name + "_total ");
+  const std::string metrics = "\n" + http_get(admin, "/metrics");
+  const auto at = metrics.find("\nshortline_" + name + "_total ");
   if (at == std::string::npos) return std::nullopt;
-  return std::stoull(response.substr(at + 18 + name.size()));
-}
-
-std::string backend_list(const std::vector<NetAddress>& servers) {
-  std::string list;
-  for (const auto& server : servers)
-    list.append(list.empty() ? "" : ",").append(server.to_string());
-  return list;
+  return std::stoull(metrics.substr(at + 18 + name.size()));
 }
 
 std::string write_config(const std::string& name, const std::string& load_balancer_json) {

@@ -24,12 +24,6 @@ using testing::OpenLoad;
 using testing::ProbeAwareServer;
 using testing::wait_until;
 
-std::string backend_list(const std::vector<NetAddress>& servers) {
-  std::string list;
-  for (const auto& server : servers)
-    list.append(list.empty() ? "" : ",").append(server.to_string());
-  return list;
-}
 
 class SpeedHealthTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -77,7 +71,12 @@ TEST_P(SpeedHealthTest, SharesFollowLearntSpeed) {
   EXPECT_EQ(tally.sent, plan.requests_max) << "in " << tally.seconds << " s";
   EXPECT_GE(tally.answered, tally.sent * 95 / 100) << tally.sent << " sent";
   EXPECT_EQ(tally.wrong, 0);
-  EXPECT_LT(slow_share, 0.15) << "fast " << fast << ", slow " << slow << "; status "
+  // In proportion to speed the slow pair would take 20 %; shortest expected delay gives it
+  // less at this load (2-3 % on a quiet host), plain shortest-queue about 27 % (measured
+  // with learn_speed off). A host that steals CPU from the test's servers slows the fast
+  // ones most, and their shares drift towards the speed split (15-19 % seen at 40 % CPU
+  // steal): hence the bound at the speed split plus a margin, not at the quiet figure.
+  EXPECT_LT(slow_share, 0.22) << "fast " << fast << ", slow " << slow << "; status "
                               << lb.servers().dump();
   const auto servers = lb.servers();
   ASSERT_EQ(servers.size(), 4u) << servers.dump();

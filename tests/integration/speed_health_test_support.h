@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "balancer_test_support.h"
 #include "child_process.h"
 #include "udp_test_support.h"
 
@@ -158,29 +159,6 @@ class ProbeAwareServer {
 };
 
 // ---- the balancer and its admin endpoint ----
-
-// The body of GET `path` from the admin endpoint (HTTP/1.0, read to the close), or "".
-inline std::string http_get(const NetAddress& admin, const std::string& path) {
-  const int fd = socket(admin.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  const timeval timeout{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  const std::string request = "GET " + path + " HTTP/1.0\r\nConnection: close\r\n\r\n";
-  std::string response;
-  if (connect(fd, admin.sockaddr_ptr(), admin.length) == 0 &&
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
-    char buffer[16384];
-    for (ssize_t n; response.size() < (4u << 20) && (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;)
-      response.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  const auto body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") > 12 || body == std::string::npos)
-    return "";
-  return response.substr(body + 4);
-}
 
 // The address after `marker` on a line: "listening on [::1]:5 (" -> "[::1]:5".
 inline std::string address_after(const std::string& line, const std::string& marker) {
