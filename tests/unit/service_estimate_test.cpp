@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <queue>
 #include <random>
 #include <span>
@@ -159,7 +160,7 @@ TEST(ServiceEstimateTest, SeveralWorkersPerServerReadThePerRequestCost) {
 TEST(ServiceEstimateTest, IdenticalServersReadAlike) {
   std::vector<double> spreads;
   for (uint64_t group = 0; group < 20; ++group) {
-    double low = INFINITY;
+    double low = std::numeric_limits<double>::infinity();
     double high = 0;
     for (uint64_t server = 0; server < 4; ++server) {
       ServiceEstimate estimate;
@@ -179,7 +180,7 @@ TEST(ServiceEstimateTest, IdenticalServersReadAlike) {
 TEST(ServiceEstimateTest, IdenticalServersReadWithinFifteenPercent) {
   uint32_t within = 0;
   for (uint64_t group = 0; group < 20; ++group) {
-    double low = INFINITY;
+    double low = std::numeric_limits<double>::infinity();
     double high = 0;
     for (uint64_t server = 0; server < 4; ++server) {
       ServiceEstimate estimate;
