@@ -18,21 +18,31 @@ using shortline::Balancer;
 using shortline::ControlThread;
 using shortline::kCounterInfo;
 
-// Blocks the stop signals in this thread and, by inheritance, in every worker, so that
-// only the main thread's sigtimedwait() sees them.
+// Blocks the stop signals and SIGHUP in this thread and, by inheritance, in every worker,
+// so that only the main thread's sigwait() sees them.
 sigset_t block_stop_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
 
-// Retired pool snapshots are freed by the control thread (every 100 ms), not here.
+// Retired pool snapshots are freed by the control thread (every 100 ms), not here. SIGHUP,
+// the signal operators send to reload, must not end the balancer (its default action
+// would): reloading is not built yet, so it is logged and the running config stays.
 void wait_for_stop_signal(const sigset_t& signals) {
-  int signal = 0;
-  while (sigwait(&signals, &signal) != 0 || (signal != SIGINT && signal != SIGTERM)) {
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) continue;
+    if (signal == SIGINT || signal == SIGTERM) return;
+    if (signal == SIGHUP) {
+      std::printf("shortline-lb: SIGHUP: reloading is not supported yet; the running "
+                  "configuration stays\n");
+      std::fflush(stdout);
+    }
   }
 }
 

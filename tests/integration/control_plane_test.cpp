@@ -134,6 +134,7 @@ TEST_F(ControlPlaneTest, ServersRegisterByReportingAndGetTraffic) {
   for (const char* id : {"1", "2", "3"})
     EXPECT_GT(summary["servers"].value(id, 0), 0) << "server " << id << ": " << summary.dump();
   const std::string output = stop_lb();
+  if (summary["failed"] != 0) ADD_FAILURE() << "the balancer saw:\n" << output;  // why
   EXPECT_EQ(counter(output, "servers_registered"), 3u) << output;
   EXPECT_GT(counter(output, "reports_accepted"), 3u) << output;
 }

@@ -44,6 +44,30 @@ TEST(LbProcess, ProxiesThenDrainsOnSigtermAndPrintsCounters) {
   EXPECT_NE(lb.output().find("drops_total                  0"), std::string::npos) << lb.output();
 }
 
+// kill -HUP is what operators send to reload; it must never end the balancer (the signal's
+// default action) while reloading is not built: traffic goes on, then SIGTERM drains.
+TEST(LbProcess, SighupKeepsItServing) {
+  if (const auto missing = probe_kernel_features(); !missing.empty())
+    GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
+  testing::EchoServer echo("127.0.0.1");
+  ChildProcess lb({kLb, "--listen", "127.0.0.1:0", "--backend", echo.address().to_string(),
+                   "--workers", "1"});
+  const auto ready = lb.wait_for_line("listening on");
+  ASSERT_TRUE(ready) << lb.output();
+  const NetAddress target = parse_listen_line(*ready);
+  lb.signal(SIGHUP);
+  ASSERT_TRUE(lb.wait_for_line("SIGHUP")) << lb.output();
+  testing::Client client("127.0.0.1");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(client.send(target, "after hup " + std::to_string(i)));
+    const auto reply = client.receive();
+    ASSERT_TRUE(reply) << lb.output();
+    EXPECT_EQ(reply->payload, "after hup " + std::to_string(i));
+  }
+  lb.signal(SIGTERM);
+  EXPECT_EQ(lb.wait_exit(), 0) << lb.output();
+}
+
 TEST(LbProcess, UnknownFlagExitsWithStatusTwo) {
   ChildProcess lb({kLb, "--no-such-flag"});
   EXPECT_EQ(lb.wait_exit(), 2);
