@@ -215,6 +215,27 @@ std::vector<Reply> constant_replies(double service_ns, uint32_t count) {
   return std::vector<Reply>(count, Reply{static_cast<uint64_t>(service_ns), 0});
 }
 
+// On 20 M/M/1 traces at 70 % load whose service mean goes from S to factor x S at request
+// 5000: how many replies after the change the estimate takes to reach target x S, each
+// expected within most_replies.
+std::vector<double> replies_to_notice_slowdown(double factor, double target,
+                                               uint32_t most_replies) {
+  std::vector<double> counts;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::vector<double> service_ns(kTraceRequests, kServiceNs);
+    service_ns.resize(2 * kTraceRequests, factor * kServiceNs);
+    const auto trace = fifo_trace(1, kServiceNs / 0.7, service_ns, seed);
+    ServiceEstimate estimate;
+    feed(estimate, std::span(trace).first(kTraceRequests));
+    const uint32_t n =
+        replies_until(estimate, std::span(trace).subspan(kTraceRequests), target * kServiceNs);
+    EXPECT_GT(n, 0u) << "seed " << seed;
+    EXPECT_LE(n, most_replies) << "seed " << seed;
+    counts.push_back(n);
+  }
+  return counts;
+}
+
 // 4S after S: the fast average (1/32) passes 1.6x the slow one on the 10th reply, the slow
 // one jumps to it and, boosted, passes 2 S on the 11th.
 TEST(ServiceEstimateTest, AFourfoldSlowdownShowsWithinAHandfulOfReplies) {
@@ -230,19 +251,7 @@ TEST(ServiceEstimateTest, AFourfoldSlowdownShowsWithinAHandfulOfReplies) {
 
   // The same on M/M/1 traces at 70 % load whose service mean goes from S to 4S at request
   // 5000 (the queue then grows without bound). Noise makes the count vary.
-  std::vector<double> counts;
-  for (uint64_t seed = 1; seed <= 20; ++seed) {
-    std::vector<double> service_ns(kTraceRequests, kServiceNs);
-    service_ns.resize(2 * kTraceRequests, 4 * kServiceNs);
-    const auto trace = fifo_trace(1, kServiceNs / 0.7, service_ns, seed);
-    ServiceEstimate estimate;
-    feed(estimate, std::span(trace).first(kTraceRequests));
-    const uint32_t n =
-        replies_until(estimate, std::span(trace).subspan(kTraceRequests), 2 * kServiceNs);
-    EXPECT_GT(n, 0u) << "seed " << seed;
-    EXPECT_LE(n, 50u) << "seed " << seed;
-    counts.push_back(n);
-  }
+  const auto counts = replies_to_notice_slowdown(4, 2, 50);
   EXPECT_LE(median(counts), 20);
 }
 
@@ -255,19 +264,7 @@ TEST(ServiceEstimateTest, ATwofoldSlowdownShowsWithinAFewDozenReplies) {
   EXPECT_GT(replies, 0u);
   EXPECT_LE(replies, 45u);  // 40 today
 
-  std::vector<double> counts;
-  for (uint64_t seed = 1; seed <= 20; ++seed) {
-    std::vector<double> service_ns(kTraceRequests, kServiceNs);
-    service_ns.resize(2 * kTraceRequests, 2 * kServiceNs);
-    const auto trace = fifo_trace(1, kServiceNs / 0.7, service_ns, seed);
-    ServiceEstimate estimate;
-    feed(estimate, std::span(trace).first(kTraceRequests));
-    const uint32_t n =
-        replies_until(estimate, std::span(trace).subspan(kTraceRequests), 1.5 * kServiceNs);
-    EXPECT_GT(n, 0u) << "seed " << seed;
-    EXPECT_LE(n, 300u) << "seed " << seed;
-    counts.push_back(n);
-  }
+  const auto counts = replies_to_notice_slowdown(2, 1.5, 300);
   EXPECT_LE(median(counts), 60);
 }
 
