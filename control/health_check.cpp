@@ -306,11 +306,16 @@ void HealthChecker::send_probe(Target& target, int64_t now_ms) {
   target.awaiting = true;
 }
 
-void HealthChecker::succeed(Target& target, int64_t now_ms) {
-  TargetStatus& status = target.status;
+// The probe out for `target` has its verdict: the next one goes an interval from now.
+void HealthChecker::end_probe(Target& target, int64_t now_ms) {
   target.awaiting = false;
   target.next_send_ms = now_ms + config_.interval_ms;
   next_event_ms_ = std::min(next_event_ms_, target.next_send_ms);
+}
+
+void HealthChecker::succeed(Target& target, int64_t now_ms) {
+  TargetStatus& status = target.status;
+  end_probe(target, now_ms);
   ++status.probes_ok;
   add(HealthCheckCounter::probes_ok);
   status.last_rtt_ms = static_cast<double>(now_ms - target.sent_ms);
@@ -323,9 +328,7 @@ void HealthChecker::succeed(Target& target, int64_t now_ms) {
 
 void HealthChecker::fail(Target& target, std::string why, int64_t now_ms) {
   TargetStatus& status = target.status;
-  target.awaiting = false;
-  target.next_send_ms = now_ms + config_.interval_ms;
-  next_event_ms_ = std::min(next_event_ms_, target.next_send_ms);
+  end_probe(target, now_ms);
   ++status.probes_failed;
   add(HealthCheckCounter::probes_failed);
   status.successes_in_row = 0;

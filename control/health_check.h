@@ -146,6 +146,7 @@ class HealthChecker {
   void on_error(const NetAddress& destination, int error, int64_t now_ms);
   void expire_and_send(int64_t now_ms);
   void send_probe(Target& target, int64_t now_ms);
+  void end_probe(Target& target, int64_t now_ms);
   void succeed(Target& target, int64_t now_ms);
   void fail(Target& target, std::string why, int64_t now_ms);
   void set_health(Target& target, bool healthy, std::string reason);
