@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${SHORTLINE_BUILD_DIR:-build/release}"
 bash tools/setup.sh "$build_dir"
-bash bench/install_packages.sh python3-matplotlib  # the pictures; skipped with a note without
+bash tools/install_packages.sh --optional python3-matplotlib  # the pictures; skipped with a note without
 exec python3 bench/e2e/run_e2e.py --build-dir "$build_dir" "$@"

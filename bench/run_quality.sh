@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${SHORTLINE_BUILD_DIR:-build/release}"
 bash tools/setup.sh "$build_dir"
-bash bench/install_packages.sh dnsdist python3-matplotlib
+bash tools/install_packages.sh --optional dnsdist python3-matplotlib
 # Debian's dnsdist package starts a service where an init system runs; the benchmark starts
 # its own, so a system one is stopped to free the CPU (never fails the run).
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet dnsdist 2>/dev/null; then
