@@ -49,7 +49,8 @@ constexpr Flag kFlags[] = {
      return balancer.admin_enabled ? balancer.admin_listen.to_string() : std::string("off"); },
    nullptr},
   {"--backend", "HOST:PORT[@W]", "",
-   "static servers: a comma list, repeatable",
+   "static servers: a comma list, repeatable; @W other than 1 fixes the weight, else the "
+   "speed is learnt from replies",
    [](const Config&) { return std::string("none"); }, nullptr},
   {"--workers", "N", "workers", "worker threads, 0 = one per online CPU",
    [](const Config& c) { return number_text(dp(c).workers); },
