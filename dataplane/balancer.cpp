@@ -112,6 +112,7 @@ std::string Balancer::open() {
     return plan_.error;
   }
   table_ = std::make_unique<ServerTable>(config_.max_servers, config_.workers);
+  table_->set_live_settings(live_settings_of(config_));
   stats_ = std::make_unique<WorkerStats[]>(config_.workers);
   for (const BackendSpec& backend : config_.backends) {
     if (!table_->add_server(backend.address, backend.weight))

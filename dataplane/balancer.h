@@ -44,6 +44,10 @@ class Balancer {
   [[nodiscard]] const DataplaneConfig& config() const { return config_; }
   [[nodiscard]] uint32_t worker_count() const { return config_.workers; }
   [[nodiscard]] ServerTable& servers() { return *table_; }
+  // The settings a reload may change (policy, timeouts, source limits), as the workers
+  // run with them now; config() keeps the ones the process started with.
+  [[nodiscard]] LiveSettings live_settings() const { return table_->live_settings(); }
+  void set_live_settings(const LiveSettings& settings) { table_->set_live_settings(settings); }
 
   // Stops reading requests; workers exit once every reply has come or after
   // drain_timeout_ms. join() waits for them.

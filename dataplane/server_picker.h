@@ -31,6 +31,8 @@ class ServerPicker {
   // one_way: responses_per_request is 0, so load is counted from dispatches since the
   // server's last report instead of from in-flight requests.
   ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way);
+  // A reload's new policy; takes effect at the next begin_batch.
+  void set_policy(Policy policy) { policy_ = policy; }
 
   // Reads the loads of the snapshot's UP members. The snapshot must outlive the batch.
   void begin_batch(const PoolSnapshot& pool, ServerTable& table);

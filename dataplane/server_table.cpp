@@ -89,6 +89,19 @@ std::optional<uint32_t> ServerTable::find_server(const NetAddress& address) cons
   return std::nullopt;
 }
 
+void ServerTable::set_live_settings(const LiveSettings& settings) {
+  std::lock_guard lock(control_mutex_);
+  auto next = std::make_unique<PoolSnapshot>(*current_owner_);
+  next->settings = settings;
+  next->settings_version = current_owner_->settings_version + 1;
+  publish_locked(std::move(next));
+}
+
+LiveSettings ServerTable::live_settings() const {
+  std::lock_guard lock(control_mutex_);
+  return current_owner_->settings;
+}
+
 std::vector<PoolMember> ServerTable::members() const {
   std::lock_guard lock(control_mutex_);
   return current_owner_->members;

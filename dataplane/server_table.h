@@ -12,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "dataplane/live_settings.h"
 #include "dataplane/net_address.h"
 
 namespace shortline {
@@ -67,10 +68,13 @@ struct PoolMember {
   NetAddress address;
 };
 
-// Immutable once published.
+// Immutable once published. The live settings travel with the membership so that a
+// worker picks up both at the same batch boundary.
 struct PoolSnapshot {
   uint64_t version = 0;
   std::vector<PoolMember> members;
+  uint64_t settings_version = 0;  // 0: the settings the workers were built with
+  LiveSettings settings;
 };
 
 class ServerTable {
@@ -108,6 +112,9 @@ class ServerTable {
   void remove_server(uint32_t slot_index);
   void set_state(uint32_t slot_index, ServerState state);
   [[nodiscard]] std::optional<uint32_t> find_server(const NetAddress& address) const;
+  // Publishes new live settings (a reload); workers apply them at their next batch.
+  void set_live_settings(const LiveSettings& settings);
+  [[nodiscard]] LiveSettings live_settings() const;
   // A copy of the current membership (for status output and tests).
   [[nodiscard]] std::vector<PoolMember> members() const;
   // Frees retired snapshots that no worker can still hold. Returns how many remain.

@@ -78,6 +78,13 @@ SourceLimiter::SourceLimiter(const SourceLimits& limits, uint32_t entries, uint6
   prefixes_ = std::make_unique<PrefixEntry[]>(std::size_t{set_count_} * kWays);
 }
 
+void SourceLimiter::set_limits(const SourceLimits& limits) {
+  request_rate_ = make_rate(limits.requests_per_s, limits.requests_burst);
+  session_rate_ = make_rate(limits.sessions_per_s, 0);
+  prefix_rate_ = make_rate(limits.prefix_requests_per_s, 0);
+  sessions_max_ = limits.sessions_max;
+}
+
 Admission SourceLimiter::admit_request(const FlowKey& source, uint64_t now_ns, uint32_t* entry) {
   SHORTLINE_INVARIANT(entry != nullptr);
   *entry = kNoSource;

@@ -28,6 +28,10 @@ class SourceLimiter {
   // has as many). seed: per-process random key for the table's hash, so that clients who
   // choose their addresses cannot aim at one set.
   SourceLimiter(const SourceLimits& limits, uint32_t entries, uint64_t seed);
+  // New rates and caps (a reload). Buckets keep their tokens, capped at the new depth at
+  // their next refill; open-session counts stay, so a lower sessions_max refuses only new
+  // sessions.
+  void set_limits(const SourceLimits& limits);
 
   // A request from `source` (family and address only; port and server_slot are ignored) at
   // now_ns: finds or makes the address's entry and charges the address's and the prefix's

@@ -43,7 +43,7 @@ uint64_t random_seed() {
   return seed;
 }
 
-SourceLimits source_limits(const DataplaneConfig& config, WorkerCapacity capacity) {
+SourceLimits source_limits(const LiveSettings& config, WorkerCapacity capacity) {
   SourceLimits limits;
   limits.requests_per_s = config.source_requests_per_s;
   limits.requests_burst = config.source_requests_burst;
@@ -56,10 +56,10 @@ SourceLimits source_limits(const DataplaneConfig& config, WorkerCapacity capacit
   return limits;
 }
 
-uint64_t timer_interval_ns(const DataplaneConfig& config) {
+uint64_t timer_interval_ns(const LiveSettings& config, uint32_t late_reply_quarantine_ms) {
   const uint64_t shortest_ms = std::min({config.request_timeout_ms, config.session_idle_timeout_ms,
                                          config.session_unreplied_timeout_ms,
-                                         std::max(1u, config.late_reply_quarantine_ms)});
+                                         std::max(1u, late_reply_quarantine_ms)});
   return std::clamp<uint64_t>(shortest_ms * 250'000ULL, 1'000'000ULL, 100'000'000ULL);
 }
 
@@ -77,14 +77,15 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
       pool_(capacity.sockets, config.late_reply_quarantine_ms * 1'000'000ULL),
       // Four entries a session: every open session pins its source's entry, and an 8-way
       // set whose ways are all pinned refuses a new source (drop_source_table_full).
-      limiter_(source_limits(config, capacity), capacity.sessions * 4, random_seed()),
+      limiter_(source_limits(live_settings_of(config), capacity), capacity.sessions * 4,
+               random_seed()),
       picker_(config.policy, config.max_servers, id * 7919u + 1, config.responses_per_request == 0),
       deltas_(config.max_servers),
       estimates_(config.max_servers),
       socket_fds_(std::make_unique<int[]>(capacity.sockets)),
       socket_session_(std::make_unique<uint32_t[]>(capacity.sockets)),
       reply_from_local_(config.listen.is_wildcard()),
-      timer_interval_ns_(timer_interval_ns(config)),
+      timer_interval_ns_(timer_interval_ns(live_settings_of(config), config.late_reply_quarantine_ms)),
       request_timeout_ns_(config.request_timeout_ms * 1'000'000ULL),
       idle_timeout_ns_(config.session_idle_timeout_ms * 1'000'000ULL),
       unreplied_timeout_ns_(config.session_unreplied_timeout_ms * 1'000'000ULL),
@@ -158,6 +159,7 @@ void Worker::run(const RunControl& control) {
 bool Worker::iterate(const RunControl& control, uint64_t now_ns) {
   now_ns_ = now_ns;
   const PoolSnapshot* pool = table_.enter_batch(id_);
+  if (pool->settings_version != settings_version_) [[unlikely]] apply_settings(*pool);
   // Timers first: a session they close has no send queued in this iteration.
   if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
   const uint32_t reaped = io_->reap(completions_.get(), config_.batch_size_max);
@@ -183,6 +185,20 @@ bool Worker::iterate(const RunControl& control, uint64_t now_ns) {
   if (reaped == 0) io_->submit_and_wait(timer_interval_ns_);
   else io_->submit();
   return true;
+}
+
+// A reload's settings, between batches: nothing in flight depends on the old values
+// except the timeouts, which the next timer pass measures against the new ones.
+void Worker::apply_settings(const PoolSnapshot& pool) {
+  settings_version_ = pool.settings_version;
+  const LiveSettings& s = pool.settings;
+  picker_.set_policy(s.policy);
+  limiter_.set_limits(source_limits(s, capacity_));
+  request_timeout_ns_ = s.request_timeout_ms * 1'000'000ULL;
+  idle_timeout_ns_ = s.session_idle_timeout_ms * 1'000'000ULL;
+  unreplied_timeout_ns_ = s.session_unreplied_timeout_ms * 1'000'000ULL;
+  timer_interval_ns_ = timer_interval_ns(s, config_.late_reply_quarantine_ms);
+  next_timer_ns_ = std::min(next_timer_ns_, now_ns_ + timer_interval_ns_);
 }
 
 void Worker::finish() {

@@ -52,6 +52,7 @@ class Worker {
   // iterate() until false, then finish(). Tests drive these directly.
   bool iterate(const RunControl& control, uint64_t now_ns);
   void finish();
+  void apply_settings(const PoolSnapshot& pool);
 
   [[nodiscard]] const SessionTable& sessions() const { return sessions_; }
   [[nodiscard]] const UpstreamPool& pool() const { return pool_; }
@@ -143,6 +144,7 @@ class Worker {
   msghdr upstream_header_{};
   uint64_t now_ns_ = 0;
   uint64_t next_timer_ns_ = 0;
+  uint64_t settings_version_ = 0;               // of the live settings applied
   uint64_t timer_interval_ns_;
   uint64_t request_timeout_ns_;
   uint64_t idle_timeout_ns_;
