@@ -37,6 +37,11 @@ namespace shortline {
   X(probes_failed, "half-open probes that timed out")                                    \
   X(servers_up_again, "DOWN servers back UP (reported, answered a probe, check passed, ejection over)") \
   X(servers_removed, "servers removed: left and drained, or DOWN for too long")          \
+  X(backends_added, "static backends added by a reload or the admin endpoint")          \
+  X(backends_removed, "static backends removed by a reload or the admin endpoint (then drained)") \
+  X(operator_drains, "servers drained by the operator (admin endpoint, shortline-ctl)")  \
+  X(reloads, "configuration reloads applied (SIGHUP or the admin endpoint)")            \
+  X(reloads_rejected, "reloads refused: the new file did not load; the old config stays") \
   X(scale_decisions_add, "scaling decisions to add a server")                             \
   X(scale_decisions_remove, "scaling decisions to remove a server")                       \
   X(scale_requests_sent, "ScaleRequests sent (first attempts)")                           \

@@ -69,25 +69,26 @@ ReportIngest::ReportIngest(ServerTable& table, IngestConfig config, ControlCount
 }
 
 void ReportIngest::adopt_static_backends(int64_t now_ms) {
-  uint32_t next_id = kStaticIdBase;
-  for (const auto& member : table_.members()) {
-    ServerEntry& e = entries_[member.slot];
-    if (e.used) continue;
-    e = ServerEntry{};
-    e.used = true;
-    e.is_static = true;
-    e.id = next_id++;
-    e.address = member.address;
-    e.errors_base = table_.slot(member.slot).passive_errors.load();
-    e.errors_window_ms = now_ms;
-    e.queue_at_ms = now_ms;
-    e.streak.restart(counts_of(member.slot));
-    e.outlier_base = counts_of(member.slot);
-    e.configured_weight = table_.slot(member.slot).weight.load();
-    configured_weight_max_ = std::max(configured_weight_max_, e.configured_weight);
-    used_slots_.push_back(member.slot);
-    slot_by_id_[e.id] = member.slot;
-  }
+  for (const auto& member : table_.members())
+    if (!entries_[member.slot].used) adopt_static(member.slot, member.address, now_ms);
+}
+
+void ReportIngest::adopt_static(uint32_t slot, const NetAddress& address, int64_t now_ms) {
+  ServerEntry& e = entries_[slot];
+  e = ServerEntry{};
+  e.used = true;
+  e.is_static = true;
+  e.id = next_static_id_++;
+  e.address = address;
+  e.errors_base = table_.slot(slot).passive_errors.load();
+  e.errors_window_ms = now_ms;
+  e.queue_at_ms = now_ms;
+  e.streak.restart(counts_of(slot));
+  e.outlier_base = counts_of(slot);
+  e.configured_weight = table_.slot(slot).weight.load();
+  configured_weight_max_ = std::max(configured_weight_max_, e.configured_weight);
+  used_slots_.push_back(slot);
+  slot_by_id_[e.id] = slot;
 }
 
 std::optional<uint32_t> ReportIngest::slot_of(uint32_t id) const {
@@ -228,13 +229,16 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
     case wire::ServerState::leaving:
     case wire::ServerState::draining:
       if (!was_draining) counters_.add(ControlCounter::servers_draining);
-      if (e.health != Health::leaving && state == wire::ServerState::leaving) event(e.id, "leaving");
+      if (e.health != Health::leaving && state == wire::ServerState::leaving) {
+        event(e.id, "leaving");
+        e.leaving_since_ms = now_ms;
+      }
       if (!was_draining && state == wire::ServerState::draining) event(e.id, "draining");
       e.health = state == wire::ServerState::leaving ? Health::leaving : Health::draining;
       table_.set_state(slot, ServerState::draining);
       return;
     case wire::ServerState::up:
-      if (e.health == Health::up) return;
+      if (e.health == Health::up || (e.health == Health::draining && e.operator_drain)) return;
       // Refusals outrank reports for a while: the reporter may live while the data port
       // is closed. Timeouts, ejection and failed checks outrank them until the data path
       // itself says otherwise (a probe answered, the ejection over, a check passed).
@@ -251,6 +255,7 @@ void ReportIngest::apply_state(uint32_t slot, wire::ServerState state, int64_t n
 
 void ReportIngest::mark_up(uint32_t slot, int64_t now_ms, std::string_view why) {
   ServerEntry& e = entries_[slot];
+  if (e.retiring) return;  // removed from the config: it only drains now
   if (e.check_failing) {  // another reason ended, but the active check still fails
     if (e.health != Health::down_check)
       mark_down(slot, Health::down_check, now_ms, "its health check still fails");
@@ -265,12 +270,12 @@ void ReportIngest::mark_up(uint32_t slot, int64_t now_ms, std::string_view why) 
     if (!why.empty()) line.append(" (").append(why).append(")");
     event(e.id, line);
   }
-  e.health = Health::up;
+  e.health = e.operator_drain ? Health::draining : Health::up;
   e.errors_base = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
   e.errors_window_ms = now_ms;
   e.streak.restart(counts_of(slot));
   table_.slot(slot).probe_token.store(0, std::memory_order_relaxed);
-  table_.set_state(slot, ServerState::up);
+  table_.set_state(slot, e.operator_drain ? ServerState::draining : ServerState::up);
 }
 
 namespace {
@@ -340,6 +345,13 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   check_timeouts(slot, now_ms);
   check_probe(slot, now_ms);
   check_ejection_end(slot, now_ms);
+  if ((e.health == Health::leaving || e.retiring) && leaving_done(slot, now_ms)) {
+    const uint32_t id = e.id;
+    remove(slot);  // left and drained (requests that never come back time out in the workers)
+    counters_.add(ControlCounter::servers_removed);
+    event(id, "removed");
+    return;
+  }
   if (e.is_static) {
     // No reports to bring it back: retry after the probation (half-open); more refusals
     // put it DOWN again.
@@ -349,11 +361,9 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   } else if ((e.health == Health::up || e.health == Health::draining) &&
              now_ms - e.last_report_ms > config_.silence_timeout_ms()) {
     mark_down(slot, Health::down_silent, now_ms);
-  } else if ((e.health == Health::leaving &&
-              table_.slot(slot).in_flight.load(std::memory_order_relaxed) <= 0) ||
-             (is_down(e.health) && now_ms - e.down_since_ms >= config_.forget_down_after_ms)) {
+  } else if (is_down(e.health) && now_ms - e.down_since_ms >= config_.forget_down_after_ms) {
     const uint32_t id = e.id;
-    remove(slot);  // left and drained (requests that never come back time out in the workers)
+    remove(slot);
     counters_.add(ControlCounter::servers_removed);
     event(id, "removed");
     return;

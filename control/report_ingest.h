@@ -41,6 +41,9 @@ struct IngestConfig {
   int64_t refused_probation_ms = 500;   // DOWN for refusals at least this long; static
                                         // backends are then retried (set UP again)
   int64_t forget_down_after_ms = 60'000;  // a reporting server DOWN this long is removed
+  int64_t leaving_timeout_ms = 30'000;    // a removed static backend is gone after this at
+                                          // the latest, drained or not (flow affinity
+                                          // sessions can keep one busy for good)
   int64_t weight_update_ms = 10;
   double slow_start_floor = 0.1;      // a ramping server starts at this share of its weight
   uint64_t learnt_samples_min = 8;    // a worker's estimate counts from this many replies
@@ -116,6 +119,9 @@ struct ServerEntry {
   uint32_t ejections = 0;
   int64_t ejected_until_ms = 0;
   bool check_failing = false;          // the active check's last verdict was unhealthy
+  bool operator_drain = false;         // drained by the operator: stays DRAINING when UP
+  bool retiring = false;               // a static backend removed from the config
+  int64_t leaving_since_ms = 0;
   ServerCounts outlier_base;           // counts at the start of the outlier interval
   static constexpr int64_t kNoRamp = INT64_MIN;
 };
@@ -132,6 +138,23 @@ class ReportIngest {
   void tick(int64_t now_ms);
   // An active health check's verdict on the static backend in `slot`.
   void on_health_check(uint32_t slot, bool healthy, std::string_view reason, int64_t now_ms);
+  // --- operator changes (report_ingest_operator.cpp): reload and the admin endpoint ---
+  // A reload's settings; the servers, their health and their learnt speeds stay.
+  void set_config(IngestConfig config);
+  // A static backend: added UP (nullopt when the table is full), or its weight changed
+  // when the address is one already (a removal in progress is then cancelled).
+  [[nodiscard]] std::optional<uint32_t> add_static_backend(const NetAddress& address,
+                                                           uint32_t weight, int64_t now_ms);
+  // The static backend in `slot` gets no new requests and leaves once its in-flight
+  // requests are answered (or after leaving_timeout_ms). False if it is not static.
+  bool remove_static_backend(uint32_t slot, int64_t now_ms);
+  // Operator drain: no new requests (flows already placed stay) until undrain(); held
+  // through the server's own UP reports and its returns from DOWN.
+  void drain(uint32_t slot, int64_t now_ms);
+  void undrain(uint32_t slot, int64_t now_ms);
+  // The static backend at `address`, leaving or not.
+  [[nodiscard]] std::optional<uint32_t> static_slot_of(const NetAddress& address) const;
+
   // The workers' counts for the server in `slot`.
   [[nodiscard]] ServerCounts counts_of(uint32_t slot) const;
 
@@ -159,6 +182,9 @@ class ReportIngest {
   void mark_down(uint32_t slot, Health why, int64_t now_ms, std::string_view detail = {});
   void mark_up(uint32_t slot, int64_t now_ms, std::string_view why = {});
   void remove(uint32_t slot);
+  void adopt_static(uint32_t slot, const NetAddress& address, int64_t now_ms);
+  [[nodiscard]] bool leaving_done(uint32_t slot, int64_t now_ms) const;
+  void update_configured_weight_max();
   // report_ingest_health.cpp: passive health.
   void check_timeouts(uint32_t slot, int64_t now_ms);
   void check_probe(uint32_t slot, int64_t now_ms);
@@ -182,6 +208,7 @@ class ReportIngest {
   std::unordered_map<uint32_t, uint32_t> slot_by_id_;
   uint32_t unknown_weight_ = 1000;          // for a server whose speed is not known yet
   uint32_t configured_weight_max_ = 1;      // the heaviest configured static weight
+  uint32_t next_static_id_ = kStaticIdBase;
   int64_t weights_at_ms_ = 0;
   int64_t outliers_at_ms_ = 0;
   std::vector<std::string> events_;         // bounded by kEventsMax between take_events()
