@@ -131,7 +131,7 @@ std::string ControlThread::start_health_checks(int64_t now_ms) {
   checker_.emplace(config_.health_check);
   for (const uint32_t slot : ingest_.slots()) {
     const ServerEntry& e = ingest_.entry(slot);
-    if (!e.is_static) continue;
+    if (!e.is_static || e.retiring) continue;
     if (auto failure = checker_->add_target(slot, e.address, now_ms); !failure.empty())
       return failure;
   }
@@ -246,7 +246,7 @@ LbStatus ControlThread::status() const {
   LbStatus s;
   s.listen_address = balancer_.listen_address().to_string();
   s.workers = balancer_.worker_count();
-  s.policy = std::string(policy_name(balancer_.config().policy));
+  s.policy = std::string(policy_name(balancer_.live_settings().policy));
   s.affinity = std::string(affinity_name(balancer_.config().affinity));
   s.dataplane = balancer_.totals();
   s.control = counters();

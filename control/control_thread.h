@@ -42,6 +42,14 @@ struct ControlThreadConfig {
 [[nodiscard]] std::optional<ControlThreadConfig> make_control_config(const Config& config,
                                                                      std::string& error);
 
+// What an operator change did: ok, or why not; one line either way.
+struct OperatorResult {
+  enum class Code : uint8_t { ok, bad_request, not_found, conflict, failed };
+  Code code = Code::ok;
+  std::string message;
+  [[nodiscard]] bool ok() const { return code == Code::ok; }
+};
+
 class ControlThread {
  public:
   ControlThread(Balancer& balancer, ControlThreadConfig config);
@@ -69,6 +77,23 @@ class ControlThread {
   [[nodiscard]] std::vector<std::pair<std::string, uint64_t>> counters() const;
   [[nodiscard]] uint64_t counter(ControlCounter c) const { return counters_.get(c); }
 
+  // --- operator changes (control_thread_operator.cpp), from any thread ---
+  // A reload: report ingest, scaling and health-check settings from `next` (its bind
+  // address and controller port stay: they are bound), the static backends made exactly
+  // `backends` (new ones added UP, missing ones drained then removed, weights updated), and
+  // the data plane's live settings published to the workers. Returns what changed.
+  [[nodiscard]] std::string apply_reload(const ControlThreadConfig& next,
+                                         const std::vector<BackendSpec>& backends,
+                                         const LiveSettings& live);
+  // `server` is a server id ("3") or its data address ("127.0.0.1:50003").
+  [[nodiscard]] OperatorResult drain(std::string_view server);
+  [[nodiscard]] OperatorResult undrain(std::string_view server);
+  // Adds a static backend, or changes the weight of one ("127.0.0.1:9000", 1..1000).
+  [[nodiscard]] OperatorResult add_backend(std::string_view address, uint32_t weight);
+  // Drains a static backend and removes it once its replies are in.
+  [[nodiscard]] OperatorResult remove_backend(std::string_view address);
+  void count(ControlCounter c) { counters_.add(c); }
+
  private:
   void run();
   // One pass of the loop under the lock; appends the event lines it produced.
@@ -79,6 +104,10 @@ class ControlThread {
   void run_health_checks(int64_t now_ms);
   void add_check_status(ServerStatus& status, uint32_t slot) const;
   [[nodiscard]] std::vector<ServerStatus> server_statuses(int64_t now_ms) const;
+  [[nodiscard]] std::optional<uint32_t> find_slot_locked(std::string_view server) const;
+  void restart_health_checks_locked(int64_t now, std::string& summary);
+  [[nodiscard]] std::string sync_backends_locked(const std::vector<BackendSpec>& backends,
+                                                 int64_t now_ms);
 
   Balancer& balancer_;
   ControlThreadConfig config_;

@@ -38,6 +38,7 @@ struct HealthCheckConfig {
   static constexpr std::size_t kReplyBytesMax = 65'507;  // the largest UDP payload over IPv4
 
   [[nodiscard]] bool enabled() const { return !payload.empty(); }
+  friend bool operator==(const HealthCheckConfig&, const HealthCheckConfig&) = default;
 };
 
 // Whether `reply` satisfies the expectation: reply[offset + i] & mask[i] == expect[i] &
