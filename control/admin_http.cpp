@@ -20,7 +20,7 @@ namespace {
 constexpr size_t kAdminThreads = 4;               // browsers, a scraper, curl: a handful
 constexpr time_t kKeepAliveTimeoutS = 1;           // also bounds how long stop() waits
 constexpr time_t kReadWriteTimeoutS = 5;
-constexpr size_t kPayloadBytesMax = 4096;          // GET only: no request body is wanted
+constexpr size_t kPayloadBytesMax = 4096;          // actions take query parameters, no body
 constexpr auto kStartWaitMax = std::chrono::seconds(5);
 constexpr auto kStartPoll = std::chrono::milliseconds(1);
 
@@ -42,6 +42,7 @@ void admin_socket_options(int socket_fd) {
 struct AdminServer::State {
   httplib::Server server;
   StatusProvider provider;
+  AdminActions actions;
   std::mutex provider_mutex;  // the provider is never called twice at once
   std::thread thread;
 
@@ -72,11 +73,14 @@ struct AdminServer::State {
       response.set_content(std::string(admin_page_html()), kHtmlType);
     });
     // Routing misses (404) and bad methods get a short text body instead of an empty one.
+    install_admin_actions(server, actions);
     server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
       if (!response.body.empty()) return;
-      response.set_content(std::to_string(response.status) +
-                               " not found: try /, /metrics or /api/status\n",
-                           kTextType);
+      std::string text = std::to_string(response.status);
+      if (response.status == 404) text.append(" not found: try /, /metrics or /api/status\n");
+      else if (response.status == 400) text.append(" bad request (a POST needs Content-Length)\n");
+      else text.append(" error\n");
+      response.set_content(text, kTextType);
     });
   }
 
@@ -95,13 +99,15 @@ AdminServer::AdminServer() = default;
 
 AdminServer::~AdminServer() { stop(); }
 
-std::string AdminServer::start(const NetAddress& address, StatusProvider provider) {
+std::string AdminServer::start(const NetAddress& address, StatusProvider provider,
+                               AdminActions actions) {
   assert(!state_ && "AdminServer::start is called once");
   assert(provider);
   if (address.family() != AF_INET && address.family() != AF_INET6)
     return "admin: no address to bind";
   auto state = std::make_unique<State>();
   state->provider = std::move(provider);
+  state->actions = std::move(actions);
   state->configure();
   const std::string host = address.host();
   int port = address.port();

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "control/admin_actions.h"
 #include "control/lb_status.h"
 #include "dataplane/net_address.h"
 
@@ -27,7 +28,9 @@ class AdminServer {
 
   // Binds `address` (port 0: the kernel picks a free one) and serves on a thread of its own.
   // Returns "" on success or a one-line reason ("cannot bind 127.0.0.1:54080"). Call once.
-  [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider);
+  // `actions`: the runtime changes (control/admin_actions.h); default: none, read-only.
+  [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider,
+                                  AdminActions actions = {});
   // Stops serving and joins the thread; open connections are closed. Safe to call twice.
   void stop();
   // The address actually bound (the real port when 0 was asked for); empty (family 0) before

@@ -44,6 +44,7 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "admin_enabled",
                                                       "admin_address",
                                                       "admin_port",
+                                                      "admin_token_file",
                                                       "report_interval_ms",
                                                       "missed_reports",
                                                       "control_allowed_sources",
@@ -270,6 +271,9 @@ void read_names(const Section& section, DataplaneConfig& dataplane) {
 void read_admin(const Section& section, LoadBalancerConfig& balancer) {
   section.boolean("admin_enabled", balancer.admin_enabled);
   section.integer("admin_port", balancer.admin_port, 0, 65535);
+  if (const Json* token = section.find("admin_token_file"))
+    balancer.admin_token_file = read_string(*token, section.path_of("admin_token_file"),
+                                            "a path to a file holding the admin token, or \"\"");
   if (const Json* host = section.find("admin_address")) {
     const auto path = section.path_of("admin_address");
     constexpr std::string_view allowed = "an IPv4 or IPv6 literal or \"localhost\"";

@@ -43,6 +43,9 @@ struct LoadBalancerConfig {               // "load_balancer"
   std::string admin_address = "127.0.0.1";  // host part of admin_listen
   uint16_t admin_port = 54080;              // 0 = any free port (the balancer prints it)
   NetAddress admin_listen;                  // admin_address + admin_port, composed at load
+  // Runtime changes (drain, backends, reload) need this file's token; without one they are
+  // accepted only from loopback peers. Read at start.
+  std::string admin_token_file;
   // The control thread: server reports, health and the scaling decision.
   uint32_t report_interval_ms = 2;        // servers report this often; DOWN after
   uint32_t missed_reports = 3;            // missed_reports x report_interval_ms (>= 20 ms)

@@ -9,6 +9,7 @@
 #include "control/admin_http.h"
 #include "control/control_thread.h"
 #include "control/lb_cli.h"
+#include "control/lb_reload.h"
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
 
@@ -28,22 +29,6 @@ sigset_t block_stop_signals() {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
-}
-
-// Retired pool snapshots are freed by the control thread (every 100 ms), not here. SIGHUP,
-// the signal operators send to reload, must not end the balancer (its default action
-// would): reloading is not built yet, so it is logged and the running config stays.
-void wait_for_stop_signal(const sigset_t& signals) {
-  for (;;) {
-    int signal = 0;
-    if (sigwait(&signals, &signal) != 0) continue;
-    if (signal == SIGINT || signal == SIGTERM) return;
-    if (signal == SIGHUP) {
-      std::printf("shortline-lb: SIGHUP: reloading is not supported yet; the running "
-                  "configuration stays\n");
-      std::fflush(stdout);
-    }
-  }
 }
 
 // "shortline-lb: control on HOST:PORT (...)": tests read the port from this line.
@@ -72,6 +57,46 @@ void print_event(const std::string& line) {
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
   std::printf("shortline-lb: %s.%03ldZ %s\n", stamp, now.tv_nsec / 1'000'000, line.c_str());
   std::fflush(stdout);
+}
+
+// Retired pool snapshots are freed by the control thread (every 100 ms), not here. SIGHUP
+// reloads the config file (never the default action, which would end the balancer).
+void wait_for_stop_signal(const sigset_t& signals, shortline::LbReloader& reloader) {
+  for (;;) {
+    int signal = 0;
+    if (sigwait(&signals, &signal) != 0) continue;
+    if (signal == SIGINT || signal == SIGTERM) return;
+    if (signal == SIGHUP) print_event(reloader.reload("SIGHUP").message);
+  }
+}
+
+// The admin endpoint's runtime changes, each a call into the control thread or reloader.
+shortline::AdminActions make_admin_actions(ControlThread& control,
+                                           shortline::LbReloader& reloader, std::string token) {
+  using shortline::AdminAnswer;
+  using shortline::OperatorResult;
+  const auto to_answer = [](const OperatorResult& r) {
+    static constexpr int kStatus[] = {200, 400, 404, 409, 500};
+    return AdminAnswer{kStatus[static_cast<int>(r.code)], r.message};
+  };
+  shortline::AdminActions actions;
+  actions.token = std::move(token);
+  actions.drain = [&control, to_answer](std::string_view s) { return to_answer(control.drain(s)); };
+  actions.undrain = [&control, to_answer](std::string_view s) {
+    return to_answer(control.undrain(s));
+  };
+  actions.add_backend = [&control, to_answer](std::string_view a, uint32_t w) {
+    return to_answer(control.add_backend(a, w));
+  };
+  actions.remove_backend = [&control, to_answer](std::string_view a) {
+    return to_answer(control.remove_backend(a));
+  };
+  actions.reload = [&reloader] {
+    const auto outcome = reloader.reload("admin");
+    print_event(outcome.message);
+    return AdminAnswer{outcome.ok ? 200 : 400, outcome.message};
+  };
+  return actions;
 }
 
 // "shortline-lb: limits: ...": what fits into the open-file limit, and why.
@@ -146,6 +171,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shortline-lb: %s\n", config_error.c_str());
     return shortline::kConfigErrorExitStatus;
   }
+  std::string admin_token;
+  if (const auto& path = parsed.command_line->config.load_balancer.admin_token_file; !path.empty()) {
+    const auto token = shortline::load_admin_token(path, config_error);
+    if (!token) {
+      std::fprintf(stderr, "shortline-lb: %s\n", config_error.c_str());
+      return shortline::kConfigErrorExitStatus;
+    }
+    admin_token = *token;
+  }
   const sigset_t signals = block_stop_signals();
   Balancer balancer(parsed.command_line->config.load_balancer.dataplane);
   // Listen sockets and the server table first; the control and admin sockets are bound
@@ -167,11 +201,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shortline-lb: warning: %s: no server reports, static backends only\n",
                  error.c_str());
   }
+  shortline::LbReloader reloader(std::vector<std::string>(argv, argv + argc),
+                                 parsed.command_line->config, control);
   // The admin endpoint reads the balancer only through the control thread's status().
   shortline::AdminServer admin;
   const auto& lb_config = parsed.command_line->config.load_balancer;
   if (lb_config.admin_enabled) {
-    const auto error = admin.start(lb_config.admin_listen, [&] { return control.status(); });
+    const auto error = admin.start(lb_config.admin_listen, [&] { return control.status(); },
+                                   make_admin_actions(control, reloader, admin_token));
     if (!error.empty())  // observability must not take the data plane down
       std::fprintf(stderr, "shortline-lb: warning: admin endpoint: %s\n", error.c_str());
   }
@@ -189,9 +226,11 @@ int main(int argc, char** argv) {
   print_limits_line(balancer);
   if (control.control_address().family() != 0) print_control_line(control, *control_config);
   if (admin.bound_address().family() != 0)
-    std::printf("shortline-lb: admin on http://%s/\n", admin.bound_address().to_string().c_str());
+    std::printf("shortline-lb: admin on http://%s/ (runtime changes %s)\n",
+                admin.bound_address().to_string().c_str(),
+                admin_token.empty() ? "from loopback only" : "with the admin token");
   std::fflush(stdout);
-  wait_for_stop_signal(signals);
+  wait_for_stop_signal(signals, reloader);
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
   admin.stop();
