@@ -9,6 +9,7 @@
 #include "control/admin_http.h"
 #include "control/control_thread.h"
 #include "control/lb_cli.h"
+#include "control/service_notify.h"
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
 
@@ -191,7 +192,9 @@ int main(int argc, char** argv) {
   if (admin.bound_address().family() != 0)
     std::printf("shortline-lb: admin on http://%s/\n", admin.bound_address().to_string().c_str());
   std::fflush(stdout);
+  shortline::service::notify_ready("listening on " + balancer.listen_address().to_string());
   wait_for_stop_signal(signals);
+  shortline::service::notify_stopping();
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
   admin.stop();
