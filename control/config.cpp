@@ -49,6 +49,7 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "missed_reports",
                                                       "control_allowed_sources",
                                                       "auth_key_file",
+                                                      "allow_unauthenticated_reports",
                                                       "min_servers",
                                                       "max_servers_running",
                                                       "scale_up_hold_ms",
@@ -303,6 +304,22 @@ std::vector<SourcePrefix> read_sources(const Json& value, const std::string& pat
   return prefixes;
 }
 
+// A report from an allowed source registers a server that then takes traffic, so sources
+// beyond this host need a key, or the operator's explicit word that none is wanted.
+void check_report_authentication(const Section& section, const LoadBalancerConfig& balancer) {
+  if (!balancer.auth_key_file.empty() || balancer.allow_unauthenticated_reports) return;
+  for (const auto& prefix : balancer.control_allowed_sources) {
+    if (within_loopback(prefix)) continue;
+    throw ConfigError{
+        "config: " + section.path_of("control_allowed_sources") + " admits " +
+        prefix.to_string() + ", beyond loopback, but " + section.path_of("auth_key_file") +
+        " is not set: any process there could register a server and take traffic; set " +
+        "auth_key_file (a key the servers share, see shortline-keygen) or, to accept " +
+        "unauthenticated reports anyway, " + section.path_of("allow_unauthenticated_reports") +
+        ": true"};
+  }
+}
+
 // The control thread's keys: reports, health, authentication and scaling.
 void read_control(const Section& section, LoadBalancerConfig& balancer) {
   section.integer("report_interval_ms", balancer.report_interval_ms, 1, kReportIntervalMsMax);
@@ -313,6 +330,8 @@ void read_control(const Section& section, LoadBalancerConfig& balancer) {
   if (const Json* file = section.find("auth_key_file"))
     balancer.auth_key_file = read_string(*file, section.path_of("auth_key_file"),
                                          "a path to a 32-byte or 64-hex-digit key file, or \"\"");
+  section.boolean("allow_unauthenticated_reports", balancer.allow_unauthenticated_reports);
+  check_report_authentication(section, balancer);
   section.integer("min_servers", balancer.min_servers, 1, kServerCountMax);
   section.integer("max_servers_running", balancer.max_servers_running, 1, kServerCountMax);
   check_order(section, "min_servers", balancer.min_servers, "max_servers_running",

@@ -51,6 +51,8 @@ struct LoadBalancerConfig {               // "load_balancer"
   uint32_t missed_reports = 3;            // missed_reports x report_interval_ms (>= 20 ms)
   std::vector<SourcePrefix> control_allowed_sources = loopback_sources();
   std::string auth_key_file;              // "" = control messages are not authenticated
+  // Sources beyond loopback without auth_key_file are a config error unless this is set.
+  bool allow_unauthenticated_reports = false;
   uint32_t min_servers = 1;               // scaling never removes below this many UP servers
   uint32_t max_servers_running = 8;       // nor asks for more than this many
   uint32_t scale_up_hold_ms = 500;        // a queue stays above 0.9 x threshold this long

@@ -10,6 +10,7 @@
 #include "control/control_thread.h"
 #include "control/lb_cli.h"
 #include "control/lb_reload.h"
+#include "control/service_notify.h"
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
 
@@ -230,7 +231,12 @@ int main(int argc, char** argv) {
                 admin.bound_address().to_string().c_str(),
                 admin_token.empty() ? "from loopback only" : "with the admin token");
   std::fflush(stdout);
+  const std::string ready_status = "listening on " + balancer.listen_address().to_string();
+  shortline::service::notify_ready(ready_status);
+  reloader.set_hooks(shortline::service::notify_reloading,
+                     [&ready_status] { shortline::service::notify_ready(ready_status); });
   wait_for_stop_signal(signals, reloader);
+  shortline::service::notify_stopping();
   std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n", dp.drain_timeout_ms);
   std::fflush(stdout);
   admin.stop();

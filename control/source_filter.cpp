@@ -81,6 +81,11 @@ std::vector<SourcePrefix> loopback_sources() {
   return {*SourcePrefix::parse("127.0.0.0/8"), *SourcePrefix::parse("::1/128")};
 }
 
+bool within_loopback(const SourcePrefix& prefix) {
+  if (prefix.family_version == 4) return prefix.prefix_bits >= 8 && prefix.bytes[0] == 127;
+  return prefix == *SourcePrefix::parse("::1/128");
+}
+
 bool source_allowed(std::span<const SourcePrefix> allowed, const NetAddress& source) {
   for (const auto& prefix : allowed)
     if (prefix.matches(source)) return true;

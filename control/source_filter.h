@@ -33,6 +33,10 @@ struct SourcePrefix {
 // The default allow list: loopback only ("127.0.0.0/8", "::1/128").
 [[nodiscard]] std::vector<SourcePrefix> loopback_sources();
 
+// True when every address the prefix matches is a loopback one (inside 127.0.0.0/8, or
+// ::1/128 itself): such a source is a process on this host.
+[[nodiscard]] bool within_loopback(const SourcePrefix& prefix);
+
 // True when any prefix matches (an empty list allows nothing).
 [[nodiscard]] bool source_allowed(std::span<const SourcePrefix> allowed, const NetAddress& source);
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "control/controller/command_template.h"
+#include "control/service_notify.h"
 
 namespace shortline::controller {
 namespace {
@@ -331,6 +332,7 @@ int Controller::run(const volatile std::sig_atomic_t& stop_requested) {
 }
 
 void Controller::shut_down() {
+  service::notify_stopping();
   log_.write("stopping " + std::to_string(supervisor_.running(ChildRole::client)) + " clients, " +
              std::to_string(supervisor_.running(ChildRole::server)) + " servers and " +
              std::to_string(supervisor_.running(ChildRole::balancer)) + " balancer");

@@ -7,6 +7,7 @@
 #include "control/config.h"
 #include "control/controller/controller.h"
 #include "control/controller/controller_options.h"
+#include "control/service_notify.h"
 #include "tools/server/stop_signal.h"
 
 namespace {
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   }
   // run() stops whatever did start; after a failed start it returns at once.
   if (!error.empty()) g_stop_requested = 1;
+  else shortline::service::notify_ready("balancer and pool running");
   const int status = controller.run(g_stop_requested);
   return error.empty() ? status : 1;
 }

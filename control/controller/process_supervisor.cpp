@@ -17,7 +17,10 @@
 #include <string_view>
 #include <thread>
 
+#include "control/service_notify.h"
 #include "dataplane/monotonic_clock.h"
+
+extern char** environ;  // NOLINT: POSIX names it so
 
 namespace shortline::controller {
 namespace {
@@ -41,8 +44,8 @@ std::string resolve_program(const std::string& name) {
 }
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void exec_child(const char* program, char* const* argv, int output_fd,
-                             int error_pipe_fd, pid_t parent) {
+[[noreturn]] void exec_child(const char* program, char* const* argv, char* const* envp,
+                             int output_fd, int error_pipe_fd, pid_t parent) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(kExecFailedStatus);  // the parent died before prctl
@@ -56,10 +59,20 @@ std::string resolve_program(const std::string& name) {
   if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
   dup2(output_fd, STDOUT_FILENO);
   dup2(output_fd, STDERR_FILENO);
-  execv(program, argv);
+  execve(program, argv, envp);
   const int error = errno;
   (void)!write(error_pipe_fd, &error, sizeof(error));
   _exit(kExecFailedStatus);
+}
+
+// Our environment without NOTIFY_SOCKET: under systemd only the controller (the unit's
+// main process) reports readiness; a balancer child's READY=1 would be refused and logged.
+std::vector<char*> child_environment() {
+  std::vector<char*> envp;
+  for (char** entry = environ; *entry != nullptr; ++entry)
+    if (!service::is_notify_socket_entry(*entry)) envp.push_back(*entry);
+  envp.push_back(nullptr);
+  return envp;
 }
 
 }  // namespace
@@ -116,9 +129,11 @@ pid_t ProcessSupervisor::spawn(const ChildSpec& spec, int64_t now_ms, std::strin
     close(output_fd);
     return -1;
   }
+  const auto envp = child_environment();
   const pid_t parent = getpid();
   const pid_t pid = fork();
-  if (pid == 0) exec_child(program.c_str(), argv.data(), output_fd, error_pipe[1], parent);
+  if (pid == 0)
+    exec_child(program.c_str(), argv.data(), envp.data(), output_fd, error_pipe[1], parent);
   const int fork_errno = errno;
   close(error_pipe[1]);
   close(output_fd);

@@ -22,6 +22,7 @@
 #include "control/controller/live_view.h"
 #include "control/wire/messages.h"
 #include "tests/integration/child_process.h"
+#include "tests/integration/notify_socket.h"
 #include "tests/integration/udp_test_support.h"
 
 namespace shortline::testing {
@@ -447,6 +448,33 @@ TEST(ControllerStatusPollerTest, ReadsServersFromTheAdminEndpoint) {
   EXPECT_EQ((*servers)[1].requests, 1234);
   admin.stop();
   EXPECT_FALSE(poller.fetch().has_value());  // gone: the view falls back, nothing hangs
+}
+
+}  // namespace shortline::testing
+
+namespace shortline::testing {
+
+// Under systemd only the controller, the unit's main process, notifies: READY=1 once the
+// balancer and the first server run, STOPPING=1 on SIGTERM. Its children do not see
+// NOTIFY_SOCKET (the balancer's own READY=1 would otherwise arrive first).
+TEST_F(ControllerTest, NotifiesReadyAndStoppingWhileItsChildrenStayQuiet) {
+  NotifySocket manager;
+  ASSERT_TRUE(manager.bound()) << manager.path();
+  std::optional<ChildProcess> controller;
+  {
+    const ScopedEnv notify("NOTIFY_SOCKET", manager.path());
+    controller.emplace(command(write_config("")));
+  }
+  const auto ready = manager.receive(30'000);
+  ASSERT_TRUE(ready) << controller->output();
+  EXPECT_EQ(*ready, "READY=1\nSTATUS=balancer and pool running");
+  ASSERT_TRUE(controller->wait_for_line("started server 0 on", seconds(5))) << controller->output();
+  controller->signal(SIGTERM);
+  const auto stopping = manager.receive(30'000);
+  ASSERT_TRUE(stopping) << controller->output();
+  EXPECT_EQ(*stopping, "STOPPING=1");
+  EXPECT_EQ(controller->wait_exit(seconds(60)), 0) << controller->output();
+  EXPECT_FALSE(manager.receive(0)) << "a child notified";
 }
 
 }  // namespace shortline::testing
