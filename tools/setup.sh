@@ -10,6 +10,8 @@ packages=(
   liburing-dev libconcurrentqueue-dev libmimalloc-dev nlohmann-json3-dev
   libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
   tcpdump procps nginx-light libnginx-mod-stream python3
+  # metrics_test parses /metrics with the real Prometheus parser (Debian's /usr/bin/python3).
+  python3-prometheus-client
 )
 
 bash tools/install_packages.sh "${packages[@]}"
