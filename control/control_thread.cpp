@@ -249,6 +249,9 @@ LbStatus ControlThread::status() const {
   s.policy = std::string(policy_name(balancer_.live_settings().policy));
   s.affinity = std::string(affinity_name(balancer_.config().affinity));
   s.dataplane = balancer_.totals();
+  for (uint32_t w = 0; w < balancer_.worker_count(); ++w)
+    s.worker_stats.push_back(balancer_.worker_totals(w));
+  s.reply_latency = balancer_.servers().reply_latency().whole();
   s.control = counters();
   std::lock_guard lock(mutex_);
   // Read under the lock: a clock read before it could precede a report the control thread
@@ -307,6 +310,8 @@ std::vector<ServerStatus> ControlThread::server_statuses(int64_t now_ms) const {
     st.replies = slot.replies_total.load(std::memory_order_relaxed);
     st.timeouts = slot.timeouts_total.load(std::memory_order_relaxed);
     st.errors = slot.passive_errors.load(std::memory_order_relaxed);
+    st.reply_latency = table.reply_latency().server(
+        slot_index, slot.generation.load(std::memory_order_relaxed));
     out.push_back(std::move(st));
   }
   std::sort(out.begin(), out.end(),

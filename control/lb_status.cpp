@@ -54,6 +54,13 @@ std::string number(double value) {
   return std::string(text, result.ptr);
 }
 std::string number(uint64_t value) { return std::to_string(value); }
+// A bucket bound in plain decimals ("0.00005", "2.5"), as client libraries write le.
+std::string bound(double value) {
+  if (std::isinf(value)) return "+Inf";
+  char text[64];
+  const auto result = std::to_chars(text, text + sizeof(text), value, std::chars_format::fixed);
+  return std::string(text, result.ptr);
+}
 std::string number(int64_t value) { return std::to_string(value); }
 
 // Label values escape backslash, double quote and newline.
@@ -115,13 +122,24 @@ std::string_view control_help(std::string_view name) {
   return "control-plane counter";
 }
 
+// Event counters one family each; drops one family with the reason as a label, so that
+// sum(rate(shortline_drops_total[1m])) is every drop and no reason is left out.
 void write_counters(Exposition& out, const LbStatus& status) {
   for (std::size_t c = 0; c < kCounterCount; ++c) {
+    if (kCounterInfo[c].is_drop) continue;
     const std::string name = std::string("shortline_").append(kCounterInfo[c].name) + "_total";
     out.single(name, "counter", kCounterInfo[c].help, number(status.dataplane.values[c]));
   }
-  out.single("shortline_drops_total", "counter", "datagrams dropped, all reasons",
-             number(status.dataplane.drops()));
+  constexpr std::string_view kDrops = "shortline_drops_total";
+  out.family(kDrops, "counter",
+             "datagrams dropped, by reason (README: Counters; drop_<reason> in /api/status)");
+  for (std::size_t c = 0; c < kCounterCount; ++c) {
+    if (!kCounterInfo[c].is_drop) continue;
+    std::string_view reason = kCounterInfo[c].name;
+    reason.remove_prefix(std::string_view("drop_").size());
+    out.sample(kDrops, std::string("reason=\"").append(reason) + "\"",
+               number(status.dataplane.values[c]));
+  }
   out.single("shortline_sessions_open", "gauge", "sessions open",
              number(status.dataplane.sessions_open));
   out.single("shortline_sessions_pending", "gauge", "sessions awaiting replies",
@@ -135,6 +153,81 @@ void write_counters(Exposition& out, const LbStatus& status) {
     const std::string metric = std::string("shortline_control_").append(name) + "_total";
     out.single(metric, "counter", control_help(name), number(value));
   }
+}
+
+struct WorkerMetric {
+  std::string_view name;
+  std::string_view type;
+  std::string_view help;
+  uint64_t (*value)(const StatsTotals&);
+};
+
+// clang-format off
+constexpr WorkerMetric kWorkerMetrics[] = {
+  {"shortline_worker_requests_received_total", "counter", "datagrams received from clients",
+   [](const StatsTotals& t) { return t[Counter::requests_received]; }},
+  {"shortline_worker_requests_forwarded_total", "counter", "requests sent to servers",
+   [](const StatsTotals& t) { return t[Counter::requests_forwarded]; }},
+  {"shortline_worker_replies_received_total", "counter", "datagrams received from servers",
+   [](const StatsTotals& t) { return t[Counter::replies_received]; }},
+  {"shortline_worker_replies_forwarded_total", "counter", "replies sent to clients",
+   [](const StatsTotals& t) { return t[Counter::replies_forwarded]; }},
+  {"shortline_worker_drops_total", "counter", "datagrams dropped, all reasons",
+   [](const StatsTotals& t) { return t.drops(); }},
+  {"shortline_worker_batches_total", "counter",
+   "loop iterations that received datagrams (datagrams per batch: batch_datagrams / batches)",
+   [](const StatsTotals& t) { return t.batches; }},
+  {"shortline_worker_batch_datagrams_total", "counter", "datagrams received in those batches",
+   [](const StatsTotals& t) { return t.batch_datagrams; }},
+  {"shortline_worker_sessions_open", "gauge", "sessions open",
+   [](const StatsTotals& t) { return t.sessions_open; }},
+  {"shortline_worker_sessions_pending", "gauge", "sessions awaiting replies",
+   [](const StatsTotals& t) { return t.sessions_pending; }},
+};
+// clang-format on
+
+void write_workers(Exposition& out, const LbStatus& status) {
+  for (const auto& metric : kWorkerMetrics) {
+    out.family(metric.name, metric.type, metric.help);
+    for (std::size_t w = 0; w < status.worker_stats.size(); ++w)
+      out.sample(metric.name, "worker=\"" + std::to_string(w) + "\"",
+                 number(metric.value(status.worker_stats[w])));
+  }
+}
+
+// One histogram's samples: cumulative buckets with le, then _sum and _count.
+void write_histogram(Exposition& out, std::string_view name, const std::string& labels,
+                     const LatencyHistogram& histogram) {
+  const std::string bucket = std::string(name) + "_bucket";
+  const std::string prefix = labels.empty() ? labels : labels + ",";
+  uint64_t cumulative = 0;
+  for (std::size_t b = 0; b < kReplyLatencyBuckets; ++b) {
+    cumulative += histogram.counts[b];
+    out.sample(bucket, prefix + "le=\"" + bound(histogram.upper_bounds_seconds[b]) + "\"",
+               number(cumulative));
+  }
+  out.sample(std::string(name) + "_sum", labels, number(histogram.sum_seconds));
+  out.sample(std::string(name) + "_count", labels, number(cumulative));
+}
+
+// The compiler that built this binary, for shortline_build_info.
+std::string compiler() {
+#if defined(__clang__)
+  return "clang " + std::to_string(__clang_major__) + "." + std::to_string(__clang_minor__);
+#elif defined(__GNUC__)
+  return "gcc " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__);
+#else
+  return "unknown";
+#endif
+}
+
+void write_build_info(Exposition& out, const LbStatus& status) {
+  constexpr std::string_view kName = "shortline_build_info";
+  out.family(kName, "gauge", "always 1; the labels say which build is running");
+  std::string labels("version=\"");
+  labels.append(label_value(status.version)).append("\",compiler=\"");
+  labels.append(label_value(compiler())).append("\"");
+  out.sample(kName, labels, "1");
 }
 
 struct ServerMetric {
@@ -196,14 +289,31 @@ constexpr std::string_view kHealthReasons[] = {
     "ejected: outlier", "down: health check"};
 // clang-format on
 
+// The states a slot can be in, one 0/1 sample each per server: a state change moves the 1,
+// it never starts a series (nor resets a counter's, which carry only id and address).
+constexpr std::string_view kServerStates[] = {"up", "draining", "down", "probing"};
+
+void write_server_states(Exposition& out, const LbStatus& status,
+                         const std::vector<std::string>& labels) {
+  constexpr std::string_view kState = "shortline_server_state";
+  out.family(kState, "gauge",
+             "1 for the server's state (up, draining, down, probing: half-open), 0 for the others");
+  for (std::size_t i = 0; i < status.servers.size(); ++i) {
+    for (const auto state : kServerStates) {
+      std::string text(labels[i]);
+      text.append(",state=\"").append(state).append("\"");
+      out.sample(kState, text, std::string(status.servers[i].state == state ? "1" : "0"));
+    }
+  }
+}
+
 void write_servers(Exposition& out, const LbStatus& status) {
   std::vector<std::string> labels;
   labels.reserve(status.servers.size());
   for (const auto& s : status.servers) {
     std::string text("id=\"");
     text.append(std::to_string(s.id)).append("\",address=\"").append(label_value(s.address));
-    text.append("\",state=\"").append(label_value(s.state)).append("\"");
-    labels.push_back(std::move(text));
+    labels.push_back(text.append("\""));
   }
   for (const auto& metric : kServerMetrics) {
     out.family(metric.name, metric.type, metric.help);
@@ -219,9 +329,23 @@ void write_servers(Exposition& out, const LbStatus& status) {
       out.sample(kHealth, text, std::string(status.servers[i].health == reason ? "1" : "0"));
     }
   }
+  write_server_states(out, status, labels);
+  constexpr std::string_view kLatency = "shortline_server_reply_latency_seconds";
+  out.family(kLatency, "histogram",
+             "seconds from a request to each of its replies, this server (all workers)");
+  for (std::size_t i = 0; i < status.servers.size(); ++i)
+    write_histogram(out, kLatency, labels[i], status.servers[i].reply_latency);
+}
+
+void write_histogram_family(Exposition& out, const LbStatus& status) {
+  constexpr std::string_view kLatency = "shortline_reply_latency_seconds";
+  out.family(kLatency, "histogram", "seconds from a request to each of its replies, all servers");
+  write_histogram(out, kLatency, "", status.reply_latency);
 }
 
 }  // namespace
+
+std::string_view build_version() { return SHORTLINE_VERSION; }
 
 std::string to_json(const LbStatus& status) {
   Json counters = Json::object();
@@ -237,7 +361,8 @@ std::string to_json(const LbStatus& status) {
   Json servers = Json::array();
   for (const auto& s : status.servers) servers.push_back(server_json(s));
   const auto& scaling = status.scaling;
-  const Json document{{"uptime_ms", status.uptime_ms},
+  const Json document{{"version", status.version},
+                      {"uptime_ms", status.uptime_ms},
                       {"listen_address", status.listen_address},
                       {"workers", status.workers},
                       {"policy", status.policy},
@@ -261,7 +386,10 @@ std::string to_prometheus(const LbStatus& status) {
              number(static_cast<double>(status.uptime_ms) / 1e3));
   out.single("shortline_workers", "gauge", "data-plane worker threads",
              number(uint64_t{status.workers}));
+  write_build_info(out, status);
   write_counters(out, status);
+  write_workers(out, status);
+  write_histogram_family(out, status);
   write_servers(out, status);
   out.single("shortline_scale_requests_unacknowledged", "gauge",
              "ScaleRequests sent and not yet answered by the controller",

@@ -6,12 +6,17 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "dataplane/reply_latency.h"
 #include "dataplane/worker_stats.h"
 
 namespace shortline {
+
+// SHORTLINE_VERSION as built (the project version in CMakeLists.txt).
+[[nodiscard]] std::string_view build_version();
 
 struct ServerStatus {
   uint32_t id = 0;                 // reported server id; static backends get ids from 1<<31
@@ -40,6 +45,9 @@ struct ServerStatus {
   std::string check;               // active health check: "" (none), "healthy", "unhealthy"
   std::string check_failure;       // its last failure ("timeout", "wrong reply", ...)
   double check_rtt_ms = -1;
+  // Every reply from the server now in its slot, timed from its request (all workers);
+  // empty for servers past ReplyLatencyTable::kSlotsMax slots.
+  LatencyHistogram reply_latency;
 };
 
 struct ScalingStatus {
@@ -50,6 +58,7 @@ struct ScalingStatus {
 };
 
 struct LbStatus {
+  std::string version{build_version()};
   uint64_t uptime_ms = 0;
   std::string listen_address;
   uint32_t workers = 0;
@@ -57,6 +66,8 @@ struct LbStatus {
   std::string affinity;
   std::vector<ServerStatus> servers;
   StatsTotals dataplane;                                   // data-plane counters and gauges
+  std::vector<StatsTotals> worker_stats;                   // the same per worker, by worker id
+  LatencyHistogram reply_latency;                          // every reply, every server, since start
   std::vector<std::pair<std::string, uint64_t>> control;   // control-plane counters by name
   ScalingStatus scaling;
 };

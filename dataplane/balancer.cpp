@@ -187,14 +187,22 @@ void Balancer::join() {
 StatsTotals Balancer::totals() const {
   StatsTotals totals;
   if (!stats_) return totals;
-  for (uint32_t w = 0; w < config_.workers; ++w) {
-    for (std::size_t c = 0; c < kCounterCount; ++c)
-      totals.values[c] += stats_[w].values[c].load(std::memory_order_relaxed);
-    totals.sessions_open += stats_[w].sessions_open.load(std::memory_order_relaxed);
-    totals.sessions_pending += stats_[w].sessions_pending.load(std::memory_order_relaxed);
-    totals.sockets_busy += stats_[w].sockets_busy.load(std::memory_order_relaxed);
-    totals.sockets_quarantined += stats_[w].sockets_quarantined.load(std::memory_order_relaxed);
-  }
+  for (uint32_t w = 0; w < config_.workers; ++w) totals.add(worker_totals(w));
+  return totals;
+}
+
+StatsTotals Balancer::worker_totals(uint32_t worker) const {
+  StatsTotals totals;
+  if (!stats_ || worker >= config_.workers) return totals;
+  const WorkerStats& stats = stats_[worker];
+  for (std::size_t c = 0; c < kCounterCount; ++c)
+    totals.values[c] = stats.values[c].load(std::memory_order_relaxed);
+  totals.sessions_open = stats.sessions_open.load(std::memory_order_relaxed);
+  totals.sessions_pending = stats.sessions_pending.load(std::memory_order_relaxed);
+  totals.sockets_busy = stats.sockets_busy.load(std::memory_order_relaxed);
+  totals.sockets_quarantined = stats.sockets_quarantined.load(std::memory_order_relaxed);
+  totals.batches = stats.batches.load(std::memory_order_relaxed);
+  totals.batch_datagrams = stats.batch_datagrams.load(std::memory_order_relaxed);
   return totals;
 }
 

@@ -54,6 +54,8 @@ class Balancer {
   void stop_receiving();
   void join();
   [[nodiscard]] StatsTotals totals() const;
+  // One worker's counters and gauges (worker < worker_count()).
+  [[nodiscard]] StatsTotals worker_totals(uint32_t worker) const;
 
  private:
   [[nodiscard]] std::string open_listen_sockets();

@@ -13,6 +13,7 @@ ServerTable::ServerTable(uint32_t max_servers, uint32_t workers)
       workers_(workers),
       learnt_stride_((max_servers + 3) / 4 * 4),  // 4 cells of 16 bytes per line
       learnt_(std::make_unique<LearntService[]>(std::size_t{learnt_stride_} * workers)),
+      reply_latency_(max_servers, workers),
       slot_in_use_(max_servers, false) {
   assert(max_servers > 0 && workers > 0);
   auto empty = std::make_unique<PoolSnapshot>();

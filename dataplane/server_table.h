@@ -14,6 +14,7 @@
 
 #include "dataplane/live_settings.h"
 #include "dataplane/net_address.h"
+#include "dataplane/reply_latency.h"
 
 namespace shortline {
 
@@ -96,6 +97,9 @@ class ServerTable {
   [[nodiscard]] const LearntService& learnt(uint32_t worker, uint32_t index) const {
     return learnt_[worker * learnt_stride_ + index];
   }
+  // Reply-latency histograms, per worker per slot and in total (dataplane/reply_latency.h).
+  [[nodiscard]] ReplyLatencyTable& reply_latency() { return reply_latency_; }
+  [[nodiscard]] const ReplyLatencyTable& reply_latency() const { return reply_latency_; }
 
   // --- worker side (lock-free) ---
   // Marks the start of a batch: the returned snapshot stays valid until the next call
@@ -135,6 +139,7 @@ class ServerTable {
   uint32_t workers_;
   uint32_t learnt_stride_;  // capacity rounded up to whole cache lines
   std::unique_ptr<LearntService[]> learnt_;
+  ReplyLatencyTable reply_latency_;
   std::atomic<const PoolSnapshot*> current_{nullptr};
   std::atomic<uint64_t> global_epoch_{1};
 

@@ -164,6 +164,10 @@ bool Worker::iterate(const RunControl& control, uint64_t now_ns) {
   if (now_ns_ >= next_timer_ns_) run_timers(now_ns_);
   const uint32_t reaped = io_->reap(completions_.get(), config_.batch_size_max);
   for (uint32_t c = 0; c < reaped; ++c) handle_completion(completions_[c]);
+  if (batch_datagrams_ != 0) {
+    stats_.add_batch(batch_datagrams_);
+    batch_datagrams_ = 0;
+  }
   // The replies just reaped leave the in-flight counts before the batch is placed: the
   // picker reads the table, and a count still holding them overstates every busy queue.
   deltas_.publish(table_);
@@ -257,6 +261,7 @@ void Worker::on_listen_receive(const Completion& completion) {
   const uint16_t bid = completion.buffer_id();
   auto* out = io_uring_recvmsg_validate(io_->buffer(bid), completion.result, &listen_header_);
   stats_.add(Counter::requests_received);
+  ++batch_datagrams_;
   if (out == nullptr) [[unlikely]] {
     drop_request(bid, Counter::drop_datagram_oversize);
     return;
@@ -310,6 +315,7 @@ void Worker::on_upstream_receive(const Completion& completion) {
   if (!completion.has_buffer()) return;
   const uint16_t bid = completion.buffer_id();
   stats_.add(Counter::replies_received);
+  ++batch_datagrams_;
   auto* out = io_uring_recvmsg_validate(io_->buffer(bid), completion.result, &upstream_header_);
   if (out == nullptr) [[unlikely]] {
     drop_request(bid, Counter::drop_datagram_oversize);

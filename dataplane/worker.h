@@ -100,6 +100,7 @@ class Worker {
   [[nodiscard]] bool serving(uint32_t slot) const;
   void arm_service_sample(Session& session) const;
   void learn_service_time(Session& session);
+  void record_reply_latency(const Session& session);
   [[nodiscard]] uint32_t session_for(const Request& request, const FlowKey& client,
                                      uint32_t source, const PoolSnapshot& pool);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
@@ -153,6 +154,7 @@ class Worker {
   std::unique_ptr<Completion[]> completions_;
   std::unique_ptr<Request[]> requests_;
   uint32_t request_count_ = 0;
+  uint32_t batch_datagrams_ = 0;  // datagrams received in this iteration
   SendBatch sends_;  // send state per buffer id, GSO groups
   uint32_t sends_in_flight_ = 0;  // queued or submitted, completion not yet seen
   static constexpr uint64_t kFinalSendWaitNs = 200'000'000;

@@ -259,6 +259,7 @@ void Worker::reply_arrived(uint32_t index) {
     return;
   }
   learn_service_time(session);
+  record_reply_latency(session);
   const uint32_t before = ceil_div(session.pending_replies, responses_);
   --session.pending_replies;
   if (ceil_div(session.pending_replies, responses_) < before)
@@ -284,6 +285,14 @@ void Worker::learn_service_time(Session& session) {
   if (now_ns_ < session.sample_sent_ns) return;
   estimates_.add(session.server_slot, session.server_generation,
                  now_ns_ - session.sample_sent_ns, session.sample_queue_ahead, now_ns_);
+}
+
+// Every expected reply, timed from the session's last request (in packet affinity with
+// one exchange per session, its own request): one bucket and a sum in this worker's row.
+void Worker::record_reply_latency(const Session& session) {
+  if (now_ns_ < session.last_request_ns) [[unlikely]] return;
+  table_.reply_latency().record(id_, session.server_slot, session.server_generation,
+                                now_ns_ - session.last_request_ns);
 }
 
 // Packet affinity: a session whose expected replies are all in (nothing in flight) is done

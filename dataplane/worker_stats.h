@@ -72,7 +72,14 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> sessions_pending{0};  // gauge: sessions awaiting replies
   std::atomic<uint64_t> sockets_busy{0};      // gauge: upstream sockets held by sessions
   std::atomic<uint64_t> sockets_quarantined{0};  // gauge: waiting out late replies
+  std::atomic<uint64_t> batches{0};          // loop iterations that received datagrams
+  std::atomic<uint64_t> batch_datagrams{0};  // the datagrams those iterations received
 
+  void add_batch(uint64_t datagrams) {
+    batches.store(batches.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    batch_datagrams.store(batch_datagrams.load(std::memory_order_relaxed) + datagrams,
+                          std::memory_order_relaxed);
+  }
   void add(Counter counter, uint64_t amount = 1) {
     auto& value = values[static_cast<std::size_t>(counter)];
     value.store(value.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
@@ -95,7 +102,10 @@ struct StatsTotals {
   uint64_t sessions_pending = 0;
   uint64_t sockets_busy = 0;
   uint64_t sockets_quarantined = 0;
+  uint64_t batches = 0;
+  uint64_t batch_datagrams = 0;
   [[nodiscard]] uint64_t drops() const;
+  void add(const StatsTotals& other);
 };
 
 }  // namespace shortline

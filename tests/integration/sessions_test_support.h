@@ -134,12 +134,16 @@ uint64_t named_drops(const std::string& output) {
   return sum;
 }
 
-// A counter from GET /metrics on the admin endpoint ("shortline_NAME_total V"), or nullopt.
+// A counter from GET /metrics on the admin endpoint ("shortline_NAME_total V"; a drop_REASON
+// is "shortline_drops_total{reason="REASON"} V"), or nullopt.
 std::optional<uint64_t> admin_counter(const NetAddress& admin, const std::string& name) {
   const std::string metrics = "\n" + http_get(admin, "/metrics");
-  const auto at = metrics.find("\nshortline_" + name + "_total ");
+  const std::string sample = name.rfind("drop_", 0) == 0
+                                 ? "\nshortline_drops_total{reason=\"" + name.substr(5) + "\"} "
+                                 : "\nshortline_" + name + "_total ";
+  const auto at = metrics.find(sample);
   if (at == std::string::npos) return std::nullopt;
-  return std::stoull(metrics.substr(at + 18 + name.size()));
+  return std::stoull(metrics.substr(at + sample.size()));
 }
 
 std::string write_config(const std::string& name, const std::string& load_balancer_json) {
