@@ -177,6 +177,7 @@ std::vector<uint8_t> encode(const Message& message) {
 }
 
 std::optional<Message> decode(std::span<const uint8_t> bytes, std::string& error) {
+  error.clear();
   Reader in(bytes);
   if (!in.has(kHeaderBytes)) {
     error = "short message (" + std::to_string(bytes.size()) + " bytes)";
