@@ -63,7 +63,8 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "outlier_interval_ms",
                                                       "outlier_ejection_ms",
                                                       "outlier_max_ejected_percent",
-                                                      "health_check"};
+                                                      "health_check",
+                                                      "takeover_socket"};
 
 template <size_t kHead, size_t kTail>
 consteval auto join_keys(const std::string_view (&head)[kHead],
@@ -284,6 +285,21 @@ void read_admin(const Section& section, LoadBalancerConfig& balancer) {
   }
 }
 
+// A unix socket path (sun_path holds 108 bytes; the listener binds PATH.new first).
+constexpr size_t kTakeoverPathBytesMax = 96;
+
+// Where the balancer offers its sockets to a successor ("" = it offers none).
+void read_takeover(const Section& section, LoadBalancerConfig& balancer) {
+  const Json* path = section.find("takeover_socket");
+  if (path == nullptr) return;
+  constexpr std::string_view allowed = "\"\" or an absolute path of at most 96 bytes";
+  const auto key = section.path_of("takeover_socket");
+  balancer.takeover_socket = read_string(*path, key, allowed);
+  const auto& value = balancer.takeover_socket;
+  if (!value.empty() && (value.front() != '/' || value.size() > kTakeoverPathBytesMax))
+    fail(key, shown(*path), allowed);
+}
+
 constexpr uint32_t kReportIntervalMsMax = 60'000;
 constexpr uint32_t kMissedReportsMax = 1000;
 constexpr size_t kAllowedSourcesMax = 256;
@@ -421,6 +437,7 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   read_dataplane(section, balancer.dataplane);
   read_names(section, balancer.dataplane);
   read_admin(section, balancer);
+  read_takeover(section, balancer);
   read_control(section, balancer);
   read_health(section, balancer);
   if (const Json* check = section.find("health_check"))

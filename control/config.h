@@ -68,6 +68,9 @@ struct LoadBalancerConfig {               // "load_balancer"
   uint32_t outlier_ejection_ms = 5000;    // first ejection's length (times the ejections)
   uint32_t outlier_max_ejected_percent = 10;  // of the pool at once (at least one server)
   HealthCheckConfig health_check;         // active checks of static backends; off by default
+  // A unix socket (mode 0600) where a new shortline-lb --take-over PATH takes the listen
+  // and control sockets over; "" = no takeover offered.
+  std::string takeover_socket;
 };
 
 struct ControllerConfig {                 // "controller"

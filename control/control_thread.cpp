@@ -9,6 +9,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "dataplane/monotonic_clock.h"
 
@@ -94,13 +95,17 @@ ControlThread::ControlThread(Balancer& balancer, ControlThreadConfig config)
 ControlThread::~ControlThread() {
   stop();
   if (control_fd_ >= 0) ::close(control_fd_);
+  if (adopted_fd_ >= 0) ::close(adopted_fd_);
 }
 
 std::string ControlThread::start() {
   std::string error;
   const NetAddress& bind = config_.bind;
-  control_fd_ = ::socket(bind.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (control_fd_ < 0 || ::bind(control_fd_, bind.sockaddr_ptr(), bind.length) != 0) {
+  const bool adopted = adopted_fd_ >= 0;  // bound already, and its queue comes with it
+  if (adopted) control_fd_ = std::exchange(adopted_fd_, -1);
+  else control_fd_ = ::socket(bind.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (control_fd_ < 0 ||
+      (!adopted && ::bind(control_fd_, bind.sockaddr_ptr(), bind.length) != 0)) {
     const int failure = errno;  // to_string() below may overwrite errno
     error = std::string("control port ").append(bind.to_string()).append(": ");
     error.append(std::strerror(failure));

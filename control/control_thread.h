@@ -66,6 +66,11 @@ class ControlThread {
   // success; otherwise what failed (then the thread runs only if the port was optional:
   // see running()).
   [[nodiscard]] std::string start();
+  // Takeover: start() reads reports from this bound UDP socket (a running balancer's,
+  // passed by fd) instead of binding config.bind. Call before start(); takes ownership.
+  void adopt_control_socket(int fd) { adopted_fd_ = fd; }
+  // The control socket (-1 when none is bound), for a successor to take.
+  [[nodiscard]] int control_fd() const { return control_fd_; }
   [[nodiscard]] bool running() const { return thread_.joinable(); }
   // The bound control address (family 0 when the port could not be bound).
   [[nodiscard]] const NetAddress& control_address() const { return control_address_; }
@@ -113,6 +118,7 @@ class ControlThread {
   ControlThreadConfig config_;
   ControlCounters counters_;
   int control_fd_ = -1;
+  int adopted_fd_ = -1;  // from adopt_control_socket()
   NetAddress control_address_;
   int64_t started_ms_;
 

@@ -91,6 +91,16 @@ constexpr Flag kFlags[] = {
    [](const Config& c) { return number_text(dp(c).max_datagram_bytes); },
    [](const Config& from, Config& to) {
      dp(to).max_datagram_bytes = dp(from).max_datagram_bytes; }},
+  {"--takeover-socket", "PATH", "takeover_socket",
+   "offer the sockets to a successor on this unix socket (mode 0600); \"\" = off",
+   [](const Config& c) {
+     const auto& path = c.load_balancer.takeover_socket;
+     return path.empty() ? std::string("off") : path; },
+   [](const Config& from, Config& to) {
+     to.load_balancer.takeover_socket = from.load_balancer.takeover_socket; }},
+  {"--take-over", "PATH", "",
+   "take the sockets over from the shortline-lb offering them at PATH, which then drains "
+   "and exits", nullptr, nullptr},
   {"--help", "", "", "print this help and exit (also -h)", nullptr, nullptr},
   {"--version", "", "", "print the version and exit", nullptr, nullptr},
 };
@@ -278,6 +288,7 @@ LbCliResult parse_lb_command_line(int argc, const char* const* argv) {
     if (occurrence.flag->name == "--help") line.show_help = true;
     if (occurrence.flag->name == "--version") line.show_version = true;
     if (occurrence.flag->name == "--config") config_file = &occurrence;
+    if (occurrence.flag->name == "--take-over") line.take_over_from = occurrence.value;
   }
   ConfigResult base = parse_config("{}");
   if (line.show_help || line.show_version) {

@@ -13,6 +13,7 @@ struct LbCommandLine {
   Config config;              // the file (or the defaults) with the flags applied
   bool show_help = false;     // --help or -h: print lb_help_text() and exit 0
   bool show_version = false;  // --version: print the version and exit 0
+  std::string take_over_from;  // --take-over PATH: the running balancer's takeover socket
 };
 
 struct LbCliResult {

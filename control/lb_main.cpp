@@ -11,6 +11,7 @@
 #include "control/lb_cli.h"
 #include "control/lb_reload.h"
 #include "control/service_notify.h"
+#include "control/takeover_session.h"
 #include "dataplane/balancer.h"
 #include "dataplane/kernel_probe.h"
 
@@ -183,6 +184,13 @@ int main(int argc, char** argv) {
   }
   const sigset_t signals = block_stop_signals();
   Balancer balancer(parsed.command_line->config.load_balancer.dataplane);
+  // --take-over: the running balancer's listen and control sockets, instead of binding.
+  shortline::TakeoverClaim takeover;
+  if (const auto error = takeover.claim(parsed.command_line->take_over_from, balancer, print_event);
+      !error.empty()) {
+    std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
+    return 1;
+  }
   // Listen sockets and the server table first; the control and admin sockets are bound
   // before the workers open their upstream pools, which take ephemeral ports.
   if (const auto error = balancer.open(); !error.empty()) {
@@ -191,6 +199,7 @@ int main(int argc, char** argv) {
   }
   ControlThread control(balancer, *control_config);
   control.set_event_sink(print_event);
+  takeover.hand_control_socket(control);
   if (const auto error = control.start(); !error.empty()) {
     if (!control.running()) {
       std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
@@ -207,17 +216,23 @@ int main(int argc, char** argv) {
   // The admin endpoint reads the balancer only through the control thread's status().
   shortline::AdminServer admin;
   const auto& lb_config = parsed.command_line->config.load_balancer;
-  if (lb_config.admin_enabled) {
+  const auto start_admin = [&] {
+    if (!lb_config.admin_enabled) return;
     const auto error = admin.start(lb_config.admin_listen, [&] { return control.status(); },
                                    make_admin_actions(control, reloader, admin_token));
     if (!error.empty())  // observability must not take the data plane down
       std::fprintf(stderr, "shortline-lb: warning: admin endpoint: %s\n", error.c_str());
-  }
+  };
+  if (!takeover.claimed()) start_admin();  // a predecessor frees the port only at "done"
   if (const auto error = balancer.start_workers(); !error.empty()) {
     std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
     admin.stop();
     control.stop();
     return 1;
+  }
+  if (takeover.claimed()) {
+    takeover.confirm_reading();
+    start_admin();
   }
   const auto& dp = balancer.config();
   std::printf("shortline-lb: listening on %s (workers %u, policy %s, affinity %s, servers %zu)\n",
@@ -230,6 +245,15 @@ int main(int argc, char** argv) {
     std::printf("shortline-lb: admin on http://%s/ (runtime changes %s)\n",
                 admin.bound_address().to_string().c_str(),
                 admin_token.empty() ? "from loopback only" : "with the admin token");
+  shortline::TakeoverListener successor;  // a later shortline-lb --take-over
+  if (!lb_config.takeover_socket.empty()) {
+    const auto error =
+        successor.start(lb_config.takeover_socket, balancer, control, print_event);
+    if (!error.empty())
+      std::fprintf(stderr, "shortline-lb: warning: %s: no takeover offered\n", error.c_str());
+    else
+      std::printf("shortline-lb: takeover socket at %s\n", lb_config.takeover_socket.c_str());
+  }
   std::fflush(stdout);
   const std::string ready_status = "listening on " + balancer.listen_address().to_string();
   shortline::service::notify_ready(ready_status);
@@ -242,6 +266,7 @@ int main(int argc, char** argv) {
   admin.stop();
   control.stop();  // the pool stays as it is while the workers drain
   balancer.stop_receiving();
+  successor.finish();  // a successor that said "reading" hears "done" now
   balancer.join();
   print_counters(balancer);
   print_control_counters(control);

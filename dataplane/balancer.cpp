@@ -118,7 +118,33 @@ std::string Balancer::open() {
     if (!table_->add_server(backend.address, backend.weight))
       return "more backends than max_servers (" + std::to_string(config_.max_servers) + ")";
   }
-  return open_listen_sockets();
+  return adopted_ ? "" : open_listen_sockets();
+}
+
+std::string Balancer::adopt_listen_sockets(std::vector<int> fds) {
+  listen_fds_ = std::move(fds);
+  adopted_ = true;
+  if (listen_fds_.empty() || listen_fds_.size() > DataplaneConfig::kWorkersMax)
+    return "takeover: " + std::to_string(listen_fds_.size()) + " listen sockets (expected 1 to " +
+           std::to_string(DataplaneConfig::kWorkersMax) + ")";
+  for (const int fd : listen_fds_) {
+    int type = 0;
+    socklen_t type_length = sizeof(type);
+    NetAddress bound;
+    socklen_t length = sizeof(bound.storage);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM ||
+        getsockname(fd, bound.sockaddr_ptr(), &length) != 0)
+      return "takeover: a passed listen socket is not a UDP socket";
+    bound.length = length;
+    if (fd != listen_fds_.front() && !(bound == listen_address_))
+      return "takeover: the passed listen sockets are bound to " + listen_address_.to_string() +
+             " and " + bound.to_string();
+    listen_address_ = bound;
+  }
+  // The worker reads config.listen (a wildcard listen answers from the address asked).
+  config_.listen = listen_address_;
+  config_.workers = static_cast<uint32_t>(listen_fds_.size());
+  return "";
 }
 
 std::string Balancer::open_listen_sockets() {
@@ -172,6 +198,8 @@ std::string Balancer::start_workers() {
 }
 
 void Balancer::stop_receiving() {
+  // A second call (a takeover, then SIGTERM) keeps the first deadline.
+  if (control_.stop_receiving.load()) return;
   control_.drain_deadline_ns.store(monotonic_ns() + config_.drain_timeout_ms * 1'000'000ULL);
   control_.stop_receiving.store(true);
 }

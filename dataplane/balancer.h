@@ -35,6 +35,13 @@ class Balancer {
   // caller was told to use must not be one of them. open() does all but the workers.
   [[nodiscard]] std::string open();
   [[nodiscard]] std::string start_workers();
+  // Takeover: serve these already bound listen sockets (a running balancer's, passed by
+  // fd) instead of opening new ones. Call before open(). They must be UDP sockets bound to
+  // one address; one worker each, whatever config.workers said. Takes ownership (also on
+  // failure). Returns "" or what is wrong with them.
+  [[nodiscard]] std::string adopt_listen_sockets(std::vector<int> fds);
+  // The listen sockets, one per worker (valid after open()), for a successor to take.
+  [[nodiscard]] const std::vector<int>& listen_fds() const { return listen_fds_; }
   [[nodiscard]] bool config_error() const { return config_error_; }
   // What fits and what was opened (valid after start()).
   [[nodiscard]] const CapacityPlan& capacity() const { return plan_; }
@@ -73,6 +80,7 @@ class Balancer {
   CapacityPlan plan_;
   FileLimit file_limit_;
   bool config_error_ = false;
+  bool adopted_ = false;  // listen_fds_ came from adopt_listen_sockets()
 };
 
 }  // namespace shortline

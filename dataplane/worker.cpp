@@ -175,13 +175,17 @@ bool Worker::iterate(const RunControl& control, uint64_t now_ns) {
   flush_sends();
   deltas_.publish(table_);
   estimates_.publish(table_, id_);
-  if (control.stop_receiving.load(std::memory_order_relaxed) && listen_wanted_) {
-    listen_wanted_ = false;  // drain: no new requests, replies still flow
-    io_->cancel(UserData{OpKind::listen_receive, 0, 0}.encode(),
-                UserData{OpKind::cancel, 0, 0}.encode());
-  }
+  // Drain: no new requests, replies still flow. A cancel that found no submission slot is
+  // tried again next iteration.
+  if (control.stop_receiving.load(std::memory_order_relaxed) && listen_wanted_)
+    listen_wanted_ = !io_->cancel(UserData{OpKind::listen_receive, 0, 0}.encode(),
+                                  UserData{OpKind::cancel, 0, 0}.encode());
+  // Until its final completion the multishot receive may still take datagrams off the
+  // listen socket; in a takeover the successor reads the same socket and can answer only
+  // what is left in its queue, so every datagram taken here must be answered here.
+  const bool quiet = drained() && !listen_armed_;
   if (!listen_wanted_ &&
-      (drained() || now_ns_ >= control.drain_deadline_ns.load(std::memory_order_relaxed)))
+      (quiet || now_ns_ >= control.drain_deadline_ns.load(std::memory_order_relaxed)))
     return false;
   io_->commit_buffers();
   rearm_receives();

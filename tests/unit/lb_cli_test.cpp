@@ -235,5 +235,20 @@ TEST(LbCliTest, AdminFlag) {
   EXPECT_NE(lb_help_text().find("(default: 127.0.0.1:54080)"), std::string::npos);
 }
 
+TEST(LbCli, TakeoverSocketIsAKeyAndTakeOverAPath) {
+  EXPECT_EQ(must_parse({}).load_balancer.takeover_socket, "");
+  EXPECT_EQ(must_parse({"--takeover-socket", "/run/shortline/takeover.sock"})
+                .load_balancer.takeover_socket,
+            "/run/shortline/takeover.sock");
+  expect_error({"--takeover-socket", "relative.sock"},
+               {"--takeover-socket: \"relative.sock\"", "absolute path"});
+  const LbCliResult result = parse({"--take-over", "/run/shortline/takeover.sock"});
+  ASSERT_TRUE(result.command_line) << result.error;
+  EXPECT_EQ(result.command_line->take_over_from, "/run/shortline/takeover.sock");
+  EXPECT_TRUE(parse({}).command_line->take_over_from.empty());
+  expect_error({"--take-over"}, {"--take-over: missing value (expected PATH)"});
+  EXPECT_NE(lb_help_text().find("--take-over PATH"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace shortline

@@ -455,6 +455,23 @@ TEST_F(WorkerTest, DrainStopsAtTheDeadline) {
   EXPECT_EQ(sessions(), 0u);
 }
 
+// In a takeover the successor reads the same listen socket: the worker may stop only once
+// its multishot receive has ended, or a datagram it took would go unanswered.
+TEST_F(WorkerTest, DrainWaitsForTheListenReceiveToEndAndRetriesACancelWithoutSlot) {
+  add_server(kServerA);
+  start({4, 4});
+  control.drain_deadline_ns.store(now_ns + 1000 * kMs);
+  control.stop_receiving.store(true);
+  io->submission_full = true;
+  EXPECT_TRUE(step(1));  // nothing owed, but the receive is still armed
+  EXPECT_TRUE(io->cancels.empty());
+  io->submission_full = false;
+  EXPECT_TRUE(step(1));  // the cancel is queued; its final completion is not reaped yet
+  ASSERT_EQ(io->cancels.size(), 1u);
+  EXPECT_FALSE(step(1));  // -ECANCELED reaped: done
+  worker->finish();
+}
+
 TEST_F(WorkerTest, DestructionClosesEveryUpstreamSocket) {
   add_server(kServerA);
   start({3, 3});
