@@ -69,6 +69,8 @@ const std::map<std::string, Render, std::less<>>& renderers() {
         {"missed_reports", field(&LoadBalancerConfig::missed_reports)},
         {"control_allowed_sources", render_sources},
         {"auth_key_file", field(&LoadBalancerConfig::auth_key_file)},
+        {"allow_unauthenticated_reports", field(&LoadBalancerConfig::allow_unauthenticated_reports)},
+        {"takeover_socket", field(&LoadBalancerConfig::takeover_socket)},
         {"min_servers", field(&LoadBalancerConfig::min_servers)},
         {"max_servers_running", field(&LoadBalancerConfig::max_servers_running)},
         {"scale_up_hold_ms", field(&LoadBalancerConfig::scale_up_hold_ms)},
@@ -104,6 +106,7 @@ constexpr std::string_view kLiveKeys[] = {
     "prefix_requests_per_s", "source_sessions_max",
     // the control thread
     "report_interval_ms", "missed_reports", "control_allowed_sources", "auth_key_file",
+    "allow_unauthenticated_reports",
     "min_servers", "max_servers_running", "scale_up_hold_ms", "scale_down_idle_ms",
     "scale_cooldown_ms", "learn_speed", "slow_start_ms", "timeouts_down",
     "health_probe_interval_ms", "outlier_failure_ratio", "outlier_interval_ms",
