@@ -1,7 +1,9 @@
 // The balancer's admin HTTP endpoint (loopback by default): GET /metrics (Prometheus text),
-// GET /api/status (JSON) and GET / (a self-contained live page that polls /api/status every
-// second). It runs on its own small thread pool, never on a data-plane worker, and reads
-// the balancer only through the status provider it is given.
+// GET /api/status (JSON), GET /api/history (the last 15 minutes, one sample a second, kept
+// by a sampler thread of its own; control/status_history.h) and GET / (a self-contained
+// live page: the history, then /api/status and the new samples every second). It runs on
+// its own small thread pool, never on a data-plane worker, and reads the balancer only
+// through the status provider it is given.
 #pragma once
 
 #include <functional>
@@ -16,8 +18,9 @@ namespace shortline {
 
 class AdminServer {
  public:
-  // Called on an admin thread for each /metrics or /api/status request (never twice at once:
-  // the server serialises the calls). It must not block for long.
+  // Called on an admin thread for each /metrics or /api/status request and once a second
+  // for the history (never twice at once: the server serialises the calls). It must not
+  // block for long.
   using StatusProvider = std::function<LbStatus()>;
 
   AdminServer();
@@ -40,7 +43,8 @@ class AdminServer {
   NetAddress bound_;
 };
 
-// The live page served at "/": HTML, CSS and script in one string, no external assets.
+// The live page served at "/" (admin_page.cpp): HTML, CSS and script in one string, no
+// external assets.
 [[nodiscard]] std::string_view admin_page_html();
 
 }  // namespace shortline
