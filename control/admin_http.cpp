@@ -15,8 +15,6 @@
 #include <thread>
 #include <utility>
 
-#include "control/status_history.h"
-
 namespace shortline {
 namespace {
 
@@ -43,6 +41,8 @@ void admin_socket_options(int socket_fd) {
 }  // namespace
 
 struct AdminServer::State {
+  explicit State(const HistoryLimits& limits) : history(limits) {}
+
   httplib::Server server;
   StatusProvider provider;
   std::mutex provider_mutex;  // the provider is never called twice at once
@@ -121,12 +121,14 @@ AdminServer::AdminServer() = default;
 
 AdminServer::~AdminServer() { stop(); }
 
-std::string AdminServer::start(const NetAddress& address, StatusProvider provider) {
+std::string AdminServer::start(const NetAddress& address, StatusProvider provider,
+                               std::optional<HistoryLimits> history) {
   assert(!state_ && "AdminServer::start is called once");
   assert(provider);
   if (address.family() != AF_INET && address.family() != AF_INET6)
     return "admin: no address to bind";
-  auto state = std::make_unique<State>();
+  // Without history the ring is a single slot that stays empty.
+  auto state = std::make_unique<State>(history.value_or(HistoryLimits{1, 0, 1000}));
   state->provider = std::move(provider);
   state->configure();
   const std::string host = address.host();
@@ -152,7 +154,7 @@ std::string AdminServer::start(const NetAddress& address, StatusProvider provide
     bound_ = NetAddress{};  // empty again: nothing serves there
     return "admin: the HTTP loop did not start on " + where;
   }
-  state_->start_sampler();
+  if (history) state_->start_sampler();
   return {};
 }
 

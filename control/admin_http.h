@@ -8,10 +8,12 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "control/lb_status.h"
+#include "control/status_history.h"
 #include "dataplane/net_address.h"
 
 namespace shortline {
@@ -30,7 +32,11 @@ class AdminServer {
 
   // Binds `address` (port 0: the kernel picks a free one) and serves on a thread of its own.
   // Returns "" on success or a one-line reason ("cannot bind 127.0.0.1:54080"). Call once.
-  [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider);
+  // `history`: what the sampler keeps for /api/history (the first sample is taken at
+  // start); nullopt keeps none (tests that count provider calls), /api/history then has
+  // no samples.
+  [[nodiscard]] std::string start(const NetAddress& address, StatusProvider provider,
+                                  std::optional<HistoryLimits> history = HistoryLimits{});
   // Stops serving and joins the thread; open connections are closed. Safe to call twice.
   void stop();
   // The address actually bound (the real port when 0 was asked for); empty (family 0) before
