@@ -20,7 +20,7 @@ h1{font-size:1.3em;margin:0 0 .2em}h2{font-size:1em;margin:.9em 0 .2em}
 .cards{display:flex;gap:.8em;margin:.8em 0;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.4em .8em;min-width:7em}
 .card b{display:block;font-size:1.4em}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:.6em;
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:.6em;
 max-width:1800px}
 svg.chart{background:#fff;border:1px solid #ddd;border-radius:6px;width:100%}
 svg.chart text{font-size:11px;fill:#555}svg.chart text.now{font-size:13px;fill:#222}
@@ -45,14 +45,14 @@ tr.down td{color:#999}tr.draining td{color:#a60}
 </div>
 <div id="span" class="legend">history: none yet</div>
 <div class="charts">
-<div><svg id="chart_rate" class="chart" viewBox="0 0 900 200" role="img"
+<div><svg id="chart_rate" class="chart" viewBox="0 0 640 240" role="img"
  aria-label="requests per second"></svg></div>
-<div><svg id="chart_p99" class="chart" viewBox="0 0 900 200" role="img"
+<div><svg id="chart_p99" class="chart" viewBox="0 0 640 240" role="img"
  aria-label="reply p99 in milliseconds"></svg></div>
-<div><svg id="chart_servers" class="chart" viewBox="0 0 900 200" role="img"
+<div><svg id="chart_servers" class="chart" viewBox="0 0 640 240" role="img"
  aria-label="servers up and in the pool"></svg>
 <div id="legend_servers" class="legend"></div></div>
-<div><svg id="chart_load" class="chart" viewBox="0 0 900 200" role="img"
+<div><svg id="chart_load" class="chart" viewBox="0 0 640 240" role="img"
  aria-label="load per server"></svg>
 <div id="legend_load" class="legend"></div></div>
 </div>
@@ -65,7 +65,7 @@ tr.down td{color:#999}tr.draining td{color:#a60}
 <script>
 "use strict";
 const kWindowMs = 15 * 60 * 1000;   // what the balancer keeps
-const kSpanMinMs = 60 * 1000;        // a young history still gets a minute-wide axis
+const kSpanMinMs = 10 * 1000;        // a young history still gets a 10 s wide axis
 const kPalette = ["#36c", "#c33", "#2a2", "#e80", "#93c", "#0aa", "#a52", "#777", "#c3a",
                   "#680"];
 const kSvg = "http://www.w3.org/2000/svg";
@@ -132,7 +132,7 @@ function clock(t) {
 // a y axis from 0, tick values, clock times below and the newest value of the first series.
 function drawChart(svg, title, unit, series, span) {
   svg.replaceChildren();
-  const L = 62, R = 890, T = 26, B = 176;
+  const L = 50, R = 630, T = 28, B = 212;
   let max = 0, drawn = 0;
   for (const s of series) for (const [, v] of s.points) if (v !== null) max = Math.max(max, v);
   const step = niceStep(Math.max(max, 1), 4);

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   liburing-dev libconcurrentqueue-dev libmimalloc-dev nlohmann-json3-dev
   libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
-  tcpdump procps nginx-light libnginx-mod-stream python3
+  tcpdump procps nginx-light libnginx-mod-stream python3 chromium
 )
 
 bash tools/install_packages.sh "${packages[@]}"
