@@ -6,6 +6,7 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 namespace shortline {
 namespace {
@@ -90,16 +91,17 @@ void StatusHistory::record(const LbStatus& status, int64_t time_unix_ms) {
     ++count_;
   HistorySample& sample = ring_[slot];
   sample.time_unix_ms = time_unix_ms;
-  fill(sample, status);
+  auto latency = reply_latency_of(status);
+  fill(sample, status, latency);
   remember_addresses(status);
-  baseline_ = Baseline{requests_received(status), status.uptime_ms, reply_latency_of(status)};
+  baseline_ = Baseline{requests_received(status), status.uptime_ms, std::move(latency)};
 }
 
 // Everything of a sample but its time, from `status` and the baseline (mutex held).
-void StatusHistory::fill(HistorySample& sample, const LbStatus& status) const {
+void StatusHistory::fill(HistorySample& sample, const LbStatus& status,
+                         const std::optional<LatencyCounts>& latency) const {
   sample.requests_per_s.reset();
   sample.reply_p99_ms.reset();
-  const auto latency = reply_latency_of(status);
   if (baseline_) {
     sample.requests_per_s = rate_per_s(baseline_->requests, requests_received(status),
                                        baseline_->uptime_ms, status.uptime_ms);
@@ -148,8 +150,8 @@ const HistorySample& StatusHistory::at(std::size_t index) const {
   return ring_[(oldest_ + index) % ring_.size()];
 }
 
-// The ids of the servers seen most recently in samples first.. (newest first), at most
-// servers_per_sample_max, returned sorted by id (mutex held).
+// The ids of the servers seen most recently in the samples from `first` on (walking from
+// the newest), at most servers_per_sample_max, sorted by id (mutex held).
 std::vector<uint32_t> StatusHistory::recent_server_ids(std::size_t first) const {
   std::set<uint32_t> ids;
   for (std::size_t i = count_; i > first && ids.size() < limits_.servers_per_sample_max; --i)

@@ -95,7 +95,8 @@ class StatusHistory {
     std::optional<LatencyCounts> latency;
   };
 
-  void fill(HistorySample& sample, const LbStatus& status) const;
+  void fill(HistorySample& sample, const LbStatus& status,
+            const std::optional<LatencyCounts>& latency) const;
   void remember_addresses(const LbStatus& status);
   [[nodiscard]] const HistorySample& at(std::size_t index) const;  // mutex held
   [[nodiscard]] std::vector<uint32_t> recent_server_ids(std::size_t first) const;
