@@ -10,7 +10,7 @@ packages=(
   liburing-dev libconcurrentqueue-dev libmimalloc-dev nlohmann-json3-dev
   libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
   libsystemd-dev systemd
-  tcpdump procps nginx-light libnginx-mod-stream python3
+  tcpdump procps nginx-light libnginx-mod-stream python3 chromium
   # metrics_test parses /metrics with the real Prometheus parser (Debian's /usr/bin/python3).
   python3-prometheus-client
 )

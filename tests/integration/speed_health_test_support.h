@@ -212,6 +212,7 @@ class Balancer {
   }
 
   [[nodiscard]] const NetAddress& listen() const { return listen_; }
+  [[nodiscard]] const NetAddress& admin() const { return admin_; }
   [[nodiscard]] const ChildProcess& child() const { return *child_; }
 
   // The servers array of /api/status; empty when it could not be read.

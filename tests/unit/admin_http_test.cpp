@@ -1,16 +1,19 @@
 // Tests of the admin HTTP endpoint over a real loopback socket (label: integration): the
-// three routes with a fixed status, 404, a provider that throws, port 0, a port in use,
-// IPv6 and stop.
+// routes with a fixed status, the history sampler, 404, a provider that throws, port 0, a
+// port in use, IPv6 and stop.
 #include "control/admin_http.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace shortline {
@@ -64,14 +67,19 @@ bool has_line(const std::string& text, const std::string& prefix, const std::str
 
 class AdminHttpTest : public testing::Test {
  protected:
-  void start(const char* address_text = "127.0.0.1:0") {
+  // Without history unless asked: the sampler's own calls would blur the counts of calls_.
+  void start(const char* address_text = "127.0.0.1:0",
+             std::optional<HistoryLimits> history = std::nullopt) {
     const auto address = NetAddress::parse(address_text);
     ASSERT_TRUE(address.has_value());
-    const std::string error = server_.start(*address, [this] {
-      ++calls_;
-      if (fail_) throw std::runtime_error("control thread gone");
-      return fixed_status();
-    });
+    const std::string error = server_.start(
+        *address,
+        [this] {
+          ++calls_;
+          if (fail_) throw std::runtime_error("control thread gone");
+          return fixed_status();
+        },
+        AdminActions{}, history);
     ASSERT_EQ(error, "");
     ASSERT_NE(server_.bound_address().port(), 0);
   }
@@ -139,10 +147,55 @@ TEST_F(AdminHttpTest, PageIsSelfContainedHtmlThatPollsTheStatus) {
   const std::string& body = result->body;
   EXPECT_TRUE(body.starts_with("<!doctype html>"));
   EXPECT_NE(body.find("/api/status"), std::string::npos);
+  EXPECT_NE(body.find("/api/history"), std::string::npos);
   EXPECT_NE(body.find("<svg"), std::string::npos);
   EXPECT_EQ(body.find("src=\"http"), std::string::npos) << "no external assets";
   EXPECT_EQ(body.find("href=\"http"), std::string::npos) << "no external assets";
   EXPECT_EQ(calls_.load(), 0) << "the page itself needs no status";
+}
+
+TEST_F(AdminHttpTest, HistoryIsSampledThroughTheProviderAndServedAsArrays) {
+  start("127.0.0.1:0", HistoryLimits{900, 64, 20});  // 20 ms: samples come quickly
+  nlohmann::json json;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {  // a bound, not a speed check
+    const auto result = get("/api/history");
+    ASSERT_TRUE(result) << httplib::to_string(result.error());
+    ASSERT_EQ(result->status, 200);
+    EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+    json = nlohmann::json::parse(result->body, nullptr, false);
+    ASSERT_FALSE(json.is_discarded()) << result->body;
+    if (json["time_unix_ms"].size() >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto samples = json["time_unix_ms"].size();
+  ASSERT_GE(samples, 3u) << json.dump();
+  EXPECT_EQ(json["interval_ms"], 20);
+  for (const char* series : {"requests_per_s", "reply_p99_ms", "servers_up", "servers_total",
+                             "load_total"})
+    EXPECT_EQ(json[series].size(), samples) << series;
+  EXPECT_EQ(json["servers_up"][0], 1) << "7 is up, 8 draining";
+  EXPECT_EQ(json["servers_total"][0], 2);
+  ASSERT_EQ(json["servers"].size(), 2u);
+  EXPECT_EQ(json["servers"][0]["id"], 7);
+  EXPECT_EQ(json["servers"][0]["address"], "127.0.0.1:50007");
+  EXPECT_EQ(json["servers"][0]["load"][0], 5);
+  // ?since= skips what the page has; a malformed value asks for everything.
+  const auto last = json["time_unix_ms"][samples - 1].get<int64_t>();
+  const auto newer = nlohmann::json::parse(get("/api/history?since=" + std::to_string(last))->body);
+  for (const auto& t : newer["time_unix_ms"]) EXPECT_GT(t.get<int64_t>(), last);
+  const auto all = nlohmann::json::parse(get("/api/history?since=x")->body);
+  EXPECT_GE(all["time_unix_ms"].size(), samples);
+}
+
+TEST_F(AdminHttpTest, WithoutHistoryTheRouteAnswersEmptyAndTheProviderIsNotCalled) {
+  start();
+  const auto result = get("/api/history");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  const auto json = nlohmann::json::parse(result->body);
+  EXPECT_TRUE(json["time_unix_ms"].empty());
+  EXPECT_EQ(calls_.load(), 0);
 }
 
 TEST_F(AdminHttpTest, UnknownPathIs404) {
