@@ -7,7 +7,7 @@
 #include "control/config.h"
 #include "control/controller/controller.h"
 #include "control/controller/controller_options.h"
-#include "tools/server/stop_signal.h"
+#include "control/common/stop_signal.h"
 
 namespace {
 

@@ -6,10 +6,11 @@
 #include "tools/client/client_options.h"
 #include "tools/client/client_report.h"
 #include "tools/client/load_runner.h"
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 
 int main(int argc, char** argv) {
   using namespace shortline::tools;
+  using shortline::EventLog;
   ClientOptions options;
   std::string error;
   if (!parse_client_options(argc, argv, options, error)) {

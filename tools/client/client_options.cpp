@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "control/wire/messages.h"
-#include "tools/server/cli_flags.h"
+#include "control/common/command_line_flags.h"
 
 namespace shortline::tools {
 

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <string>
 
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 #include "tools/server/server_options.h"
-#include "tools/server/stop_signal.h"
+#include "control/common/stop_signal.h"
 #include "tools/server/udp_server.h"
 
 namespace {
@@ -54,6 +54,7 @@ std::string describe_stop(const shortline::tools::ServerCounters& c, bool draine
 
 int main(int argc, char** argv) {
   using namespace shortline::tools;
+  using shortline::EventLog;
   ServerOptions options;
   std::string error;
   if (!parse_server_options(argc, argv, options, error)) {

@@ -1,7 +1,7 @@
 // Command-line parsing for shortline-server.
 #include "tools/server/server_options.h"
 
-#include "tools/server/cli_flags.h"
+#include "control/common/command_line_flags.h"
 
 namespace shortline::tools {
 
