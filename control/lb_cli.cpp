@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <span>
 #include <string_view>
@@ -36,7 +37,9 @@ DataplaneConfig& dp(Config& config) { return config.load_balancer.dataplane; }
 // clang-format off
 constexpr Flag kFlags[] = {
   {"--config", "FILE", "", "load this config.json first",
-   [](const Config&) { return std::string("none"); }, nullptr},
+   [](const Config&) { return std::string("./config.json when it exists"); }, nullptr},
+  {"--log-dir", "DIR", "", "also write the event lines to DIR/balancer/balancer.log",
+   [](const Config&) { return std::string("none: stdout only"); }, nullptr},
   {"--listen", "HOST:PORT", "", "where clients send; port 0 = any free port",
    [](const Config& c) { return dp(c).listen.to_string(); }, nullptr},
   {"--control-port", "PORT", "", "where servers report (server_side_port); 0 = any free port",
@@ -295,8 +298,18 @@ LbCliResult parse_lb_command_line(int argc, const char* const* argv) {
     line.config = std::move(*base.config);
     return {std::move(line), {}};
   }
-  if (config_file != nullptr) base = load_config_file(config_file->value);
+  // Like the seed, a config.json in the working folder is read without being named.
+  std::error_code ec;
+  if (config_file == nullptr && std::filesystem::exists(kDefaultConfigPath, ec))
+    line.config_path = kDefaultConfigPath;
+  if (config_file != nullptr) line.config_path = config_file->value;
+  if (!line.config_path.empty()) base = load_config_file(line.config_path);
   if (!base.config) return {{}, base.error};
+  for (const auto& occurrence : occurrences) {
+    if (occurrence.flag->name != "--log-dir") continue;
+    if (occurrence.value.empty()) return {{}, cli_error("--log-dir", "empty")};
+    line.log_dir = occurrence.value;
+  }
   line.config = std::move(*base.config);
   if (auto error = apply_flags(occurrences, line.config)) return {{}, *error};
   return {std::move(line), {}};
@@ -307,7 +320,8 @@ std::string lb_help_text() {
   std::string text(
       "usage: shortline-lb [--config FILE] [flags]\n"
       "A shortest-queue UDP load balancer. Flags override the config file, in any order;\n"
-      "both \"--flag value\" and \"--flag=value\" work. --backend replaces the file's list.\n\n");
+      "both \"--flag value\" and \"--flag=value\" work. --backend replaces the file's list.\n"
+      "Without --config, ./config.json is read when it exists.\n\n");
   constexpr size_t kColumn = 26;
   for (const Flag& flag : kFlags) {
     std::string usage("  ");

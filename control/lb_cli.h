@@ -14,7 +14,12 @@ struct LbCommandLine {
   bool show_help = false;     // --help or -h: print lb_help_text() and exit 0
   bool show_version = false;  // --version: print the version and exit 0
   std::string take_over_from;  // --take-over PATH: the running balancer's takeover socket
+  std::string config_path;    // the file loaded (--config, else ./config.json); "": none
+  std::string log_dir;        // --log-dir: events also go to <log_dir>/balancer/balancer.log
 };
+
+// Read when no --config is given and it exists in the working folder.
+inline constexpr const char* kDefaultConfigPath = "config.json";
 
 struct LbCliResult {
   std::optional<LbCommandLine> command_line;  // set on success

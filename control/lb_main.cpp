@@ -3,10 +3,10 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <ctime>
 #include <string>
 
 #include "control/admin_http.h"
+#include "control/common/event_log_file.h"
 #include "control/control_thread.h"
 #include "control/lb_cli.h"
 #include "control/lb_reload.h"
@@ -48,17 +48,29 @@ void print_control_line(const ControlThread& control, const shortline::ControlTh
               static_cast<long long>(c.ingest.silence_timeout_ms()), scaling.c_str());
 }
 
-// "shortline-lb: 2024-05-01T12:00:00.123Z server 3 registered at 127.0.0.1:50003": one
-// timestamped line per control event (registration, DOWN, drain, scaling), never per packet.
-void print_event(const std::string& line) {
-  timespec now{};
-  clock_gettime(CLOCK_REALTIME, &now);
-  tm utc{};
-  gmtime_r(&now.tv_sec, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  std::printf("shortline-lb: %s.%03ldZ %s\n", stamp, now.tv_nsec / 1'000'000, line.c_str());
-  std::fflush(stdout);
+// One line per control event (registration, DOWN, drain, scaling), never per packet:
+// "shortline-lb: 2024-05-01T12:00:00.123Z server 3 registered at 127.0.0.1:50003" on stdout
+// (no timestamp when stdout is the journal) and, with --log-dir, in balancer/balancer.log.
+shortline::EventLog& balancer_log() {
+  static shortline::EventLog log;
+  return log;
+}
+
+void print_event(const std::string& line) { balancer_log().write(line); }
+
+// Returns an error line, or "" when the log is ready.
+std::string open_balancer_log(const shortline::LbCommandLine& command_line) {
+  balancer_log().echo_to_stdout("shortline-lb");
+  balancer_log().set_source("balancer");
+  if (!command_line.config_path.empty())
+    std::printf("shortline-lb: config from %s\n", command_line.config_path.c_str());
+  if (command_line.log_dir.empty()) return {};
+  std::string error;
+  const std::string folder =
+      command_line.log_dir + "/" + std::string(shortline::kBalancerLogFolder);
+  if (!balancer_log().open(folder, "balancer.log", error)) return error;
+  std::printf("shortline-lb: events also in %s\n", balancer_log().path().c_str());
+  return {};
 }
 
 // Retired pool snapshots are freed by the control thread (every 100 ms), not here. SIGHUP
@@ -164,6 +176,10 @@ int main(int argc, char** argv) {
   }
   if (const auto missing = shortline::probe_kernel_features(); !missing.empty()) {
     std::fprintf(stderr, "shortline-lb: cannot run: %s\n", missing.c_str());
+    return 1;
+  }
+  if (const auto error = open_balancer_log(*parsed.command_line); !error.empty()) {
+    std::fprintf(stderr, "shortline-lb: cannot start: %s\n", error.c_str());
     return 1;
   }
   std::string config_error;

@@ -91,7 +91,7 @@ def start_servers(bin_dir, log_dir, report_port):
     for server_id, speed in SERVERS:
         argv = [os.path.join(bin_dir, "shortline-server"), "--port", "0", "--id", str(server_id),
                 "--service-ms", str(SERVICE_MS), "--service-dist", "exponential",
-                "--speed", str(speed), "--workers", "1", "--log-dir", log_dir + "/servers"]
+                "--speed", str(speed), "--workers", "1", "--log-dir", log_dir]
         if report_port:
             argv += ["--balancer", f"127.0.0.1:{report_port}"]
         child = Child(f"server-{server_id}", argv, log_dir)

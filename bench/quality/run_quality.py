@@ -95,7 +95,7 @@ def calibrate(bin_dir, log_dir, servers, duration_s):
     so that they share the CPUs as in the run. Sleep overshoot and per-request costs make a
     real server slower than its nominal 1000 x speed req/s, more so on a busy host."""
     argv = [os.path.join(bin_dir, "shortline-client"), "--concurrency", "4", "--duration",
-            str(duration_s), "--json", "--log-dir", log_dir + "/clients"]
+            str(duration_s), "--json", "--log-dir", log_dir]
     procs = [(sid, subprocess.Popen(argv + ["--target", f"127.0.0.1:{port}"],
                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True))
              for sid, _, port in servers]

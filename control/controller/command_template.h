@@ -21,7 +21,7 @@ inline constexpr std::string_view kTemplatePlaceholders[] = {
 inline constexpr std::string_view kDefaultServerCommand =
     "{bin_dir}/shortline-server --port {port} --id {id} --balancer {balancer} "
     "--listen-address {host} --service-ms {service_ms} --service-dist {service_dist} "
-    "--workers {workers} --log-dir {log_dir}/servers";
+    "--workers {workers} --log-dir {log_dir}";
 inline constexpr std::string_view kAuthArguments = " --auth-key-file {auth_key_file}";
 
 using TemplateValues = std::vector<std::pair<std::string_view, std::string>>;

@@ -132,7 +132,9 @@ std::string Controller::client_target() const {
 std::string Controller::start_balancer(int64_t now_ms) {
   ChildSpec spec;
   spec.role = ChildRole::balancer;
-  spec.argv = {options_.bin_dir + "/shortline-lb", "--config", options_.config_path};
+  // Its events land in <log dir>/balancer/balancer.log beside its stdout.
+  spec.argv = {options_.bin_dir + "/shortline-lb", "--config", options_.config_path,
+               "--log-dir", options_.log_dir};
   spec.output_path = options_.log_dir + "/balancer/shortline-lb.out";
   const auto offset = size_of(spec.output_path);
   std::string error;
@@ -222,7 +224,7 @@ void Controller::start_due_clients(int64_t now_ms) {
                  std::to_string(client.plan.id),
                  "--json",
                  "--log-dir",
-                 options_.log_dir + "/clients"};
+                 options_.log_dir};
     spec.output_path = client.output_path;
     std::string error;
     const pid_t pid = supervisor_.spawn(spec, now_ms, error);

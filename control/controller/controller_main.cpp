@@ -7,8 +7,8 @@
 #include "control/config.h"
 #include "control/controller/controller.h"
 #include "control/controller/controller_options.h"
+#include "control/common/stop_signal.h"
 #include "control/service_notify.h"
-#include "tools/server/stop_signal.h"
 
 namespace {
 

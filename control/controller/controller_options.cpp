@@ -6,7 +6,7 @@
 #include <array>
 #include <filesystem>
 
-#include "tools/server/cli_flags.h"
+#include "control/common/command_line_flags.h"
 
 namespace shortline::controller {
 
@@ -45,7 +45,7 @@ std::string own_bin_dir() {
 
 bool parse_controller_options(int argc, char** argv, ControllerOptions& options,
                               std::string& error) {
-  tools::CliFlags flags(argc, argv);
+  CliFlags flags(argc, argv);
   bool duration_given = false;
   while (flags.next()) {
     if (flags.is("--config")) {

@@ -1,23 +1,17 @@
 // Controller events: to the log file, optionally to stdout, and into a short history.
 #include "control/controller/event_log.h"
 
-#include <cstdio>
-
 namespace shortline::controller {
 
 bool ControllerLog::open(const std::string& log_dir, std::string& error) {
   log_.set_source("controller");
-  return log_.open(log_dir + "/controller", "controller.log", error);
+  return log_.open(log_dir + "/" + std::string(kControllerLogFolder), "controller.log", error);
 }
 
 void ControllerLog::write(std::string_view text) {
   log_.write(text);
-  if (echo_) {
-    std::printf("shortline-controller: %.*s\n", static_cast<int>(text.size()), text.data());
-    std::fflush(stdout);
-  }
   // "2026-11-26T13:22:18.123Z" -> "13:22:18"
-  const std::string stamp = tools::utc_timestamp_now();
+  const std::string stamp = utc_timestamp_now();
   std::string line = stamp.size() >= 19 ? stamp.substr(11, 8) : stamp;
   line.append(" ").append(text);
   if (recent_.size() == kRecentMax) recent_.pop_front();

@@ -1,14 +1,14 @@
 // The controller's event log: one timestamped line per event (a child started, stopped,
 // crashed, restarted; a scale request executed) appended to <log dir>/controller/
-// controller.log, echoed to stdout when asked, and the last few kept for the live view.
-// Built on the tools' EventLog, which writes and flushes each line.
+// controller.log, echoed to stdout when asked (set_echo), the last few kept for the live view.
+// Built on the shared EventLog, which writes and flushes each line.
 #pragma once
 
 #include <deque>
 #include <string>
 #include <string_view>
 
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 
 namespace shortline::controller {
 
@@ -18,9 +18,11 @@ class ControllerLog {
 
   // Opens <log_dir>/controller/controller.log. On failure returns false and sets `error`.
   [[nodiscard]] bool open(const std::string& log_dir, std::string& error);
-  // Echo each event to stdout as "shortline-controller: <text>" (off in the demo, whose
-  // live view shows the recent events instead).
-  void set_echo(bool echo) { echo_ = echo; }
+  // Echo each event to stdout as "shortline-controller: <time> <text>" (no time under
+  // systemd; off in the demo, whose live view shows the recent events instead).
+  void set_echo(bool echo) {
+    if (echo) log_.echo_to_stdout("shortline-controller");
+  }
 
   void write(std::string_view text);
 
@@ -29,9 +31,8 @@ class ControllerLog {
   [[nodiscard]] const std::string& path() const { return log_.path(); }
 
  private:
-  tools::EventLog log_;
+  EventLog log_;
   std::deque<std::string> recent_;
-  bool echo_ = true;
 };
 
 }  // namespace shortline::controller

@@ -5,25 +5,35 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace shortline::testing {
 
+// How the child starts, besides its argv.
+struct ChildOptions {
+  std::string working_dir;      // empty: the test's own
+  bool journal_stdout = false;  // set JOURNAL_STREAM to its stdout, as systemd does
+};
+
 class ChildProcess {
  public:
-  explicit ChildProcess(const std::vector<std::string>& argv) {
+  explicit ChildProcess(const std::vector<std::string>& argv, const ChildOptions& options = {}) {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], STDOUT_FILENO);
       dup2(fds[1], STDERR_FILENO);
+      if (!options.working_dir.empty() && chdir(options.working_dir.c_str()) != 0) _exit(126);
+      if (options.journal_stdout) set_journal_stream();
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -81,6 +91,14 @@ class ChildProcess {
   [[nodiscard]] const std::string& output() const { return output_; }
 
  private:
+  // "DEVICE:INODE" of stdout (systemd.exec(5)); only in the forked child, before exec.
+  static void set_journal_stream() {
+    struct stat info {};
+    if (fstat(STDOUT_FILENO, &info) != 0) _exit(126);
+    const std::string value = std::to_string(info.st_dev) + ":" + std::to_string(info.st_ino);
+    setenv("JOURNAL_STREAM", value.c_str(), 1);
+  }
+
   bool read_some(int timeout_ms) {
     pollfd p{out_fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) <= 0) return false;

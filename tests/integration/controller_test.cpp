@@ -345,7 +345,7 @@ TEST_F(ControllerTest, LoadAboveThresholdAddsAServerThatTakesTrafficAndIdleRemov
   ChildProcess client({std::string(SHORTLINE_BIN_DIR) + "/shortline-client", "--target",
                        "127.0.0.1:" + std::to_string(client_side_port_), "--rate", "250",
                        "--duration", "4", "--timeout-ms", "2000", "--retries", "3", "--id", "1000",
-                       "--json", "--log-dir", dir_ + "/logs/clients"});
+                       "--json", "--log-dir", dir_ + "/logs"});
   ASSERT_TRUE(controller.wait_for_line("added server 1 on", seconds(30))) << controller.output();
   ASSERT_EQ(client.wait_exit(seconds(60)), 0) << client.output();
   // The new server registered with the balancer and answered part of the load.

@@ -148,8 +148,8 @@ TEST_P(ServerClientTest, ClientGetsEveryAnswerAndBalancerGetsReports) {
       [](const wire::ServerReport& r) { return r.state == wire::ServerState::leaving; });
   EXPECT_TRUE(leaving.has_value());
   EXPECT_EQ(server->process->wait_exit(), 0) << server->process->output();
-  EXPECT_TRUE(std::filesystem::exists(log_dir() + "/server-7.log"));
-  EXPECT_TRUE(std::filesystem::exists(log_dir() + "/client-11.log"));
+  EXPECT_TRUE(std::filesystem::exists(log_dir() + "/servers/server-7.log"));
+  EXPECT_TRUE(std::filesystem::exists(log_dir() + "/clients/client-11.log"));
 }
 
 // Requests queued behind a slow worker are all answered after SIGTERM; the reports show

@@ -32,7 +32,7 @@ TEST(ControllerCommandTest, DefaultTemplateExpandsToTheServerCommand) {
                                              "--workers",
                                              "2",
                                              "--log-dir",
-                                             "my logs/servers"};
+                                             "my logs"};
   EXPECT_EQ(*argv, expected);  // "my logs" stays one argument: no shell splitting
 }
 

@@ -4,18 +4,23 @@
 #include <unistd.h>
 
 #include "control/wire/messages.h"
-#include "tools/server/cli_flags.h"
+#include "control/common/command_line_flags.h"
+#include "control/peer_config.h"
 
 namespace shortline::tools {
 
 const char* client_usage() {
-  return R"(usage: shortline-client --target HOST:PORT (--rate R | --concurrency C)
+  return R"(usage: shortline-client [--target HOST:PORT] [--rate R | --concurrency C]
                         (--requests N | --duration S) [options]
 
 Sends ClientRequests and matches replies by request id. Works against shortline-server
-(directly or through shortline-lb) and against any UDP echo server.
+(directly or through shortline-lb) and against any UDP echo server. Without --target, the
+target is load_balancer.listen_address + client_side_port from ./config.json (or --config
+FILE), and the id client.start_id unless --id is given; what was taken is printed.
 
   --target HOST:PORT     where to send (IPv4, or [IPv6]:PORT)
+  --config FILE          take the target and id from FILE (default ./config.json)
+  --no-config            never read a config file
   --rate R               open loop: R requests per second, whatever the replies do
   --poisson              open loop: exponential gaps between requests (Poisson arrivals)
                          instead of even spacing; same mean rate
@@ -30,9 +35,10 @@ Sends ClientRequests and matches replies by request id. Works against shortline-
   --backoff-max-ms M     cap on that wait (default 1000)
   --retry-budget F       retries never exceed F x requests (default 0.1)
   --max-outstanding N    unfinished requests at once; open loop skips beyond (default 65536)
-  --id N                 client id (default: the process id)
+  --id N                 client id (default: client.start_id from the config file read,
+                         otherwise the process id)
   --json                 print the summary as one JSON object
-  --log-dir D            event log folder (default logs/clients)
+  --log-dir D            log folder: events go to D/clients/client-<id>.log (default logs)
   --seed S               random seed for retry jitter and Poisson gaps (default: the id)
   --help                 this text
 )";
@@ -82,6 +88,11 @@ void parse_one(CliFlags& flags, ClientOptions& o, bool& id_given) {
     o.json = true;
   } else if (flags.is("--log-dir")) {
     o.log_dir = flags.text();
+    if (o.log_dir.empty()) flags.fail("--log-dir: empty");
+  } else if (flags.is("--config")) {
+    o.config_path = flags.text();
+  } else if (flags.is("--no-config")) {
+    o.no_config = true;
   } else if (flags.is("--seed")) {
     o.seed = flags.integer<uint64_t>(0);
   } else if (flags.is("--help")) {
@@ -91,8 +102,31 @@ void parse_one(CliFlags& flags, ClientOptions& o, bool& id_given) {
   }
 }
 
+// Without --target (or with --config), the target and the id come from the config file.
+std::string fill_from_config(ClientOptions& o, bool& id_given) {
+  if (o.no_config) return {};
+  const bool wanted = o.target.family() == AF_UNSPEC;
+  const PeerConfig peer = load_peer_config(o.config_path, wanted);
+  if (!peer.error.empty()) return peer.error;
+  if (!peer.config) return {};
+  if (o.target.family() == AF_UNSPEC) {
+    o.target = config_client_target(*peer.config);
+    o.config_choices.push_back("target " + o.target.to_string() + " from " + peer.path +
+                               " (load_balancer.listen_address + client_side_port)");
+  }
+  if (!id_given) {
+    o.client_id = peer.config->client.start_id;
+    id_given = true;
+    o.config_choices.push_back("id " + std::to_string(o.client_id) + " from " + peer.path +
+                               " (client.start_id)");
+  }
+  return {};
+}
+
 std::string check(ClientOptions& o) {
-  if (o.target.family() == AF_UNSPEC) return "--target is required";
+  if (o.target.family() == AF_UNSPEC)
+    return "--target is required (or run where a config.json is, or give --config FILE: the "
+           "target then is load_balancer.listen_address + client_side_port)";
   if (o.rate > 0 && o.concurrency > 0) return "--rate and --concurrency exclude each other";
   if (o.poisson && o.rate == 0) return "--poisson needs --rate (it shapes the open loop)";
   if (o.rate == 0 && o.concurrency == 0) o.concurrency = 1;
@@ -117,6 +151,8 @@ bool parse_client_options(int argc, char** argv, ClientOptions& options, std::st
     return false;
   }
   if (options.help) return true;
+  error = fill_from_config(options, id_given);
+  if (!error.empty()) return false;
   if (!id_given) options.client_id = static_cast<uint32_t>(::getpid());
   error = check(options);
   return error.empty();

@@ -1,8 +1,10 @@
-// shortline-client's settings, every limit with its default, parsed from the command line.
+// shortline-client's settings, every limit with its default, parsed from the command line;
+// without --target, the target and id come from config.json.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "dataplane/net_address.h"
 #include "tools/client/retry_policy.h"
@@ -22,7 +24,11 @@ struct ClientOptions {
   double retry_budget = 0.1;  // retries <= this fraction of requests
   uint32_t client_id = 0;
   bool json = false;
-  std::string log_dir = "logs/clients";
+  std::string log_dir = "logs";  // the event log is <log_dir>/clients/client-<id>.log
+  std::string config_path;       // --config; empty: ./config.json when it exists
+  bool no_config = false;        // --no-config: never read a config file
+  // What came from the config file and why, one line each ("target ... from config.json").
+  std::vector<std::string> config_choices;
   uint32_t max_outstanding = 65536;  // unfinished requests at once (open loop skips beyond)
   uint64_t seed = 0;                 // jitter; 0: from the client id
   bool help = false;

@@ -13,7 +13,7 @@
 #include "tools/client/client_options.h"
 #include "tools/client/latency_histogram.h"
 #include "tools/client/request_tracker.h"
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 
 namespace shortline::tools {
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "control/common/event_log_file.h"
 #include "tools/replay/capture_reader.h"
 #include "tools/replay/flow_map.h"
 #include "tools/replay/replay_engine.h"
@@ -114,6 +115,14 @@ int main(int argc, char** argv) {
   FlowSockets sockets;
   if (!sockets.open(plan.flows.flow_count(), options.target, error))
     return fail(kExitRuntime, error);
+  shortline::EventLog log;
+  if (!options.log_dir.empty()) {
+    log.set_source("replay");
+    const std::string folder = options.log_dir + "/" + std::string(shortline::kReplayLogFolder);
+    if (!log.open(folder, "replay.log", error)) return fail(kExitRuntime, error);
+  }
+  log.write("started: " + options.capture_path + " to " + options.target.to_string() + ", " +
+            std::to_string(plan.datagrams.size()) + " datagrams, " + plan.selection);
   install_signal_handlers();
   EngineConfig config;
   config.loops_max = options.loops;
@@ -122,8 +131,13 @@ int main(int argc, char** argv) {
   config.batch_max = options.batch_max;
   config.progress = options.progress == 1 || (options.progress < 0 && isatty(STDERR_FILENO));
   config.stop = &g_stop;
-  if (!run_replay(plan, schedule, sockets, config, result, error))
+  if (!run_replay(plan, schedule, sockets, config, result, error)) {
+    log.write("failed: " + error);
     return fail(kExitRuntime, error);
+  }
+  std::string finished = "finished: " + format_json(options, plan, result);
+  while (finished.ends_with('\n')) finished.pop_back();  // one line per event
+  log.write(finished);
   const std::string summary =
       options.json ? format_json(options, plan, result) : format_text(options, plan, result);
   std::fputs(summary.c_str(), stdout);

@@ -82,6 +82,10 @@ bool apply_flag(std::string_view name, std::string_view value, ReplayOptions& o,
     o.json = true;
   } else if (name == "--progress" || name == "--no-progress") {
     o.progress = name == "--progress" ? 1 : 0;
+  } else if (name == "--log-dir") {
+    if (value.empty()) error = "--log-dir: empty";
+    o.log_dir = std::string(value);
+    return error.empty();
   } else {
     error = "unknown option " + std::string(name) + " (see --help)";
     return false;
@@ -156,6 +160,7 @@ Pace:
 Replies and output:
   --timeout-ms N     wait for outstanding replies after the last send (default 1000)
   --json             print the summary as JSON on stdout
+  --log-dir DIR      start and finish events to DIR/replay/replay.log (default: none)
   --progress / --no-progress
                      progress line on stderr (default: when stderr is a terminal)
 Limits:

@@ -24,6 +24,7 @@ struct ReplayOptions {
   uint32_t batch_max = 64;       // datagrams per sendmmsg
   bool json = false;
   int progress = -1;             // -1: when stderr is a terminal, 0: never, 1: always
+  std::string log_dir;           // start and finish events to <log_dir>/replay/replay.log
 
   static constexpr uint32_t kFlowsLimit = 65536;
   static constexpr uint32_t kBatchLimit = 1024;

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <string>
 
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 #include "tools/server/server_options.h"
-#include "tools/server/stop_signal.h"
+#include "control/common/stop_signal.h"
 #include "tools/server/udp_server.h"
 
 namespace {
@@ -54,6 +54,7 @@ std::string describe_stop(const shortline::tools::ServerCounters& c, bool draine
 
 int main(int argc, char** argv) {
   using namespace shortline::tools;
+  using shortline::EventLog;
   ServerOptions options;
   std::string error;
   if (!parse_server_options(argc, argv, options, error)) {
@@ -72,13 +73,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  for (const auto& choice : options.config_choices)
+    std::printf("shortline-server: %s\n", choice.c_str());
   EventLog log;
   const std::string id_text = std::to_string(options.server_id);
   log.set_source(std::string("server ").append(id_text));
-  if (!log.open(options.log_dir, std::string("server-").append(id_text).append(".log"), error)) {
+  const std::string folder =
+      options.log_dir + "/" + std::string(shortline::kServersLogFolder);
+  if (!log.open(folder, std::string("server-").append(id_text).append(".log"), error)) {
     std::fprintf(stderr, "shortline-server: %s\n", error.c_str());
     return 1;
   }
+  for (const auto& choice : options.config_choices) log.write(choice);
   shortline::install_stop_signal_handlers();
   UdpServer server(options, key, log);
   if (!server.start(error)) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "control/wire/messages.h"
-#include "tools/server/event_log.h"
+#include "control/common/event_log_file.h"
 #include "tools/server/reporter.h"
 #include "tools/server/request_queue.h"
 #include "tools/server/server_options.h"

@@ -1,5 +1,5 @@
-// A small command-line reader shared by the tools: "--name value" or "--name=value",
-// typed getters with range checks, and one error message naming the flag. Start-up only.
+// A small command-line reader shared by the controller and the tools: "--name value" or
+// "--name=value", typed getters with range checks, one error naming the flag. Start-up only.
 #pragma once
 
 #include <charconv>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace shortline::tools {
+namespace shortline {
 
 class CliFlags {
  public:
@@ -85,4 +85,4 @@ class CliFlags {
   std::string error_;
 };
 
-}  // namespace shortline::tools
+}  // namespace shortline
