@@ -33,7 +33,7 @@ const std::vector<std::string> kUnits = {"shortline-lb.service", "shortline-cont
 const std::vector<std::string> kExpectedSuffixes = {
     "/bin/shortline-lb",      "/bin/shortline-controller",
     "/bin/shortline-server",  "/bin/shortline-client",
-    "/bin/shortline-replay",  "/bin/shortline-keygen",
+    "/bin/shortline-replay",  "/bin/shortline-keygen", "/bin/shortline-ctl",
     "/shortline/config.json", "/systemd/system/shortline-lb.service",
     "/systemd/system/shortline-controller.service", "/doc/shortline/README.md"};
 

@@ -214,6 +214,12 @@ class Balancer {
   [[nodiscard]] const NetAddress& listen() const { return listen_; }
   [[nodiscard]] const NetAddress& admin() const { return admin_; }
   [[nodiscard]] const ChildProcess& child() const { return *child_; }
+  [[nodiscard]] ChildProcess& process() { return *child_; }
+  // Replaces the config file's load_balancer section (a reload reads it again).
+  void rewrite_config(const std::string& load_balancer_json) const {
+    std::ofstream(config_path_) << R"({"load_balancer": )" << load_balancer_json << "}\n";
+  }
+  void rewrite_config_raw(const std::string& text) const { std::ofstream(config_path_) << text; }
 
   // The servers array of /api/status; empty when it could not be read.
   [[nodiscard]] nlohmann::json servers() const {
