@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -69,7 +72,7 @@ class AdminHttpTest : public testing::Test {
  protected:
   // Without history unless asked: the sampler's own calls would blur the counts of calls_.
   void start(const char* address_text = "127.0.0.1:0",
-             std::optional<HistoryLimits> history = std::nullopt) {
+             std::optional<HistoryLimits> history = std::nullopt, AdminActions actions = {}) {
     const auto address = NetAddress::parse(address_text);
     ASSERT_TRUE(address.has_value());
     const std::string error = server_.start(
@@ -79,7 +82,7 @@ class AdminHttpTest : public testing::Test {
           if (fail_) throw std::runtime_error("control thread gone");
           return fixed_status();
         },
-        AdminActions{}, history);
+        std::move(actions), history);
     ASSERT_EQ(error, "");
     ASSERT_NE(server_.bound_address().port(), 0);
   }
@@ -91,6 +94,35 @@ class AdminHttpTest : public testing::Test {
     return client.Get(path);
   }
 
+  httplib::Result post(const std::string& path, const std::string& token = "") {
+    httplib::Client client(host_of(server_.bound_address()), server_.bound_address().port());
+    client.set_connection_timeout(kClientTimeoutS);
+    client.set_read_timeout(kClientTimeoutS);
+    if (!token.empty()) client.set_bearer_token_auth(token);
+    return client.Post(path, "", "text/plain");
+  }
+  // Actions that record what they were asked and answer ok.
+  AdminActions recording_actions(std::string token = "") {
+    AdminActions a;
+    a.token = std::move(token);
+    a.drain = [this](std::string_view s) { return record("drain " + std::string(s)); };
+    a.undrain = [this](std::string_view s) { return record("undrain " + std::string(s)); };
+    a.add_backend = [this](std::string_view s, uint32_t w) {
+      return record("add " + std::string(s) + " " + std::to_string(w));
+    };
+    a.remove_backend = [this](std::string_view s) { return record("remove " + std::string(s)); };
+    a.reload = [this] { return record("reload"); };
+    return a;
+  }
+  AdminAnswer record(std::string what) {
+    const std::scoped_lock lock(actions_mutex_);
+    actions_.push_back(what);
+    return {200, "did " + what};
+  }
+  std::vector<std::string> actions() {
+    const std::scoped_lock lock(actions_mutex_);
+    return actions_;
+  }
   static std::string host_of(const NetAddress& address) {
     return address.family() == AF_INET6 ? "::1" : "127.0.0.1";
   }
@@ -98,6 +130,8 @@ class AdminHttpTest : public testing::Test {
   AdminServer server_;
   std::atomic<int> calls_{0};
   std::atomic<bool> fail_{false};
+  std::mutex actions_mutex_;
+  std::vector<std::string> actions_;
 };
 
 TEST_F(AdminHttpTest, StatusIsJsonWithTheServers) {
@@ -196,6 +230,76 @@ TEST_F(AdminHttpTest, WithoutHistoryTheRouteAnswersEmptyAndTheProviderIsNotCalle
   const auto json = nlohmann::json::parse(result->body);
   EXPECT_TRUE(json["time_unix_ms"].empty());
   EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST_F(AdminHttpTest, ActionsFromLoopbackWithoutATokenAreAccepted) {
+  start("127.0.0.1:0", std::nullopt, recording_actions());
+  const auto drain = post("/api/servers/drain?server=127.0.0.1%3A9000");
+  ASSERT_TRUE(drain);
+  EXPECT_EQ(drain->status, 200);
+  const auto body = nlohmann::json::parse(drain->body);
+  EXPECT_EQ(body["ok"], true);
+  EXPECT_EQ(body["message"], "did drain 127.0.0.1:9000");
+  ASSERT_TRUE(post("/api/backends?address=127.0.0.1%3A9001&weight=7"));
+  ASSERT_TRUE(post("/api/backends/remove?address=127.0.0.1%3A9001"));
+  ASSERT_TRUE(post("/api/servers/undrain?server=3"));
+  ASSERT_TRUE(post("/api/reload"));
+  EXPECT_EQ(actions(), (std::vector<std::string>{"drain 127.0.0.1:9000", "add 127.0.0.1:9001 7",
+                                                 "remove 127.0.0.1:9001", "undrain 3", "reload"}));
+}
+
+TEST_F(AdminHttpTest, ActionsCheckTheirParameters) {
+  start("127.0.0.1:0", std::nullopt, recording_actions());
+  const auto no_server = post("/api/servers/drain");
+  ASSERT_TRUE(no_server);
+  EXPECT_EQ(no_server->status, 400);
+  EXPECT_NE(no_server->body.find("missing parameter"), std::string::npos);
+  const auto bad_weight = post("/api/backends?address=127.0.0.1%3A9001&weight=heavy");
+  ASSERT_TRUE(bad_weight);
+  EXPECT_EQ(bad_weight->status, 400);
+  EXPECT_TRUE(actions().empty());
+  const auto get_reload = get("/api/reload");
+  ASSERT_TRUE(get_reload);
+  EXPECT_NE(get_reload->status, 200) << "a GET never changes anything";
+}
+
+TEST_F(AdminHttpTest, WithATokenEveryActionNeedsIt) {
+  start("127.0.0.1:0", std::nullopt, recording_actions("0123456789abcdef-token"));
+  const auto missing = post("/api/reload");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 401);
+  const auto wrong = post("/api/reload", "0123456789abcdef-tokeX");
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 401);
+  EXPECT_NE(wrong->body.find("wrong admin token"), std::string::npos);
+  EXPECT_TRUE(actions().empty());
+  const auto right = post("/api/reload", "0123456789abcdef-token");
+  ASSERT_TRUE(right);
+  EXPECT_EQ(right->status, 200);
+  EXPECT_EQ(actions(), (std::vector<std::string>{"reload"}));
+  const auto status = get("/api/status");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->status, 200) << "reads need no token";
+}
+
+TEST(AdminTokenTest, LoopbackPeersAndTokenFiles) {
+  EXPECT_TRUE(is_loopback_peer("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_peer("127.5.6.7"));
+  EXPECT_TRUE(is_loopback_peer("::1"));
+  EXPECT_TRUE(is_loopback_peer("::ffff:127.0.0.1"));
+  EXPECT_FALSE(is_loopback_peer("10.0.0.1"));
+  EXPECT_FALSE(is_loopback_peer("::ffff:10.0.0.1"));
+  EXPECT_FALSE(is_loopback_peer("1127.0.0.1"));
+  const std::string path = ::testing::TempDir() + "/admin_token_test";
+  std::string error;
+  { std::ofstream(path) << "  short \n"; }
+  EXPECT_FALSE(load_admin_token(path, error));
+  EXPECT_NE(error.find("shorter than 16"), std::string::npos) << error;
+  { std::ofstream(path) << "  0123456789abcdef-token \nsecond line\n"; }
+  EXPECT_EQ(load_admin_token(path, error), std::optional<std::string>("0123456789abcdef-token"));
+  std::remove(path.c_str());
+  EXPECT_FALSE(load_admin_token(path, error));
+  EXPECT_NE(error.find("cannot read"), std::string::npos) << error;
 }
 
 TEST_F(AdminHttpTest, UnknownPathIs404) {

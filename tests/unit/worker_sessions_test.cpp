@@ -483,5 +483,67 @@ TEST_F(WorkerTest, DestructionClosesEveryUpstreamSocket) {
   EXPECT_EQ(*closed, (std::vector<int>{1000, 1001, 1002}));
 }
 
+
+// --- Live settings (a reload): published with the pool snapshot, applied between batches ---
+
+TEST_F(WorkerTest, ReloadedSourceLimitTakesEffectAtTheNextBatch) {
+  add_server(kServerA);
+  start({4, 4});
+  for (const char* payload : {"a1", "a2", "a3"}) request(client(1), payload);
+  step();
+  EXPECT_EQ(count(Counter::drop_source_rate), 0u) << "no limit at start";
+  io->complete_sends();
+  LiveSettings limited = table.live_settings();
+  limited.source_requests_per_s = 1;
+  table.set_live_settings(limited);
+  step(1000);
+  for (const char* payload : {"a4", "a5", "a6"}) request(client(1), payload);
+  step(1);
+  EXPECT_EQ(count(Counter::drop_source_rate), 2u) << "one per second from now on";
+  io->complete_sends();
+  LiveSettings open = limited;
+  open.source_requests_per_s = 0;
+  table.set_live_settings(open);
+  step(1);
+  for (const char* payload : {"a7", "a8"}) request(client(1), payload);
+  step(1);
+  EXPECT_EQ(count(Counter::drop_source_rate), 2u) << "the limit is gone again";
+}
+
+TEST_F(WorkerTest, ReloadedRequestTimeoutAppliesToRequestsInFlight) {
+  add_server(kServerA);
+  start({4, 4});
+  request(client(1), "q");
+  step(1);
+  io->complete_sends();
+  LiveSettings longer = table.live_settings();
+  longer.request_timeout_ms = 1000;
+  table.set_live_settings(longer);
+  step(1);
+  step(200);  // past the old 100 ms, well inside the new 1000 ms
+  EXPECT_EQ(count(Counter::requests_timed_out), 0u);
+  step(900);
+  step(300);
+  EXPECT_EQ(count(Counter::requests_timed_out), 1u);
+}
+
+TEST_F(WorkerTest, ReloadedPolicyPlacesTheNextBatch) {
+  const uint32_t a = add_server(kServerA);
+  const uint32_t b = add_server(kServerB);
+  prefer(a);
+  start({8, 8});
+  for (int i = 0; i < 4; ++i) exchange(client(i + 1), kServerA);
+  EXPECT_EQ(table.slot(b).requests_total.load(), 0u) << "shortest-queue keeps to the idle one";
+  LiveSettings rotating = table.live_settings();
+  rotating.policy = Policy::round_robin;
+  table.set_live_settings(rotating);
+  for (int i = 0; i < 4; ++i) {
+    request(client(10 + i), "q");
+    step(1);
+    io->complete_sends();
+  }
+  EXPECT_GT(table.slot(b).requests_total.load(), 0u) << "round-robin ignores the load";
+}
+
 }  // namespace
 }  // namespace shortline
