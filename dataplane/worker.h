@@ -52,7 +52,6 @@ class Worker {
   // iterate() until false, then finish(). Tests drive these directly.
   bool iterate(const RunControl& control, uint64_t now_ns);
   void finish();
-  void apply_settings(const PoolSnapshot& pool);
 
   [[nodiscard]] const SessionTable& sessions() const { return sessions_; }
   [[nodiscard]] const UpstreamPool& pool() const { return pool_; }
@@ -101,6 +100,7 @@ class Worker {
   void arm_service_sample(Session& session) const;
   void learn_service_time(Session& session);
   void record_reply_latency(const Session& session);
+  void apply_settings(const PoolSnapshot& pool);  // a reload's, at a batch boundary
   [[nodiscard]] uint32_t session_for(const Request& request, const FlowKey& client,
                                      uint32_t source, const PoolSnapshot& pool);
   [[nodiscard]] uint32_t open_session(const FlowKey& key, const PoolMember& member,
