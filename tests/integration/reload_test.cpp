@@ -74,8 +74,9 @@ TEST(ReloadTest, SighupChangesTheBackendsUnderTrafficWithoutLoss) {
   ASSERT_TRUE(line) << lb.child().output();
   EXPECT_NE(line->find("applied policy and backends"), std::string::npos) << *line;
   EXPECT_NE(line->find("1 added, 1 removed (draining)"), std::string::npos) << *line;
-  ASSERT_TRUE(lb.process().wait_for_line("removed", std::chrono::seconds(10)))
-      << lb.child().output();
+  // The removal's event lines may come before or after the reload's own line: ask the
+  // status instead of the output.
+  ASSERT_TRUE(eventually([&] { return lb.server(a.address()).is_null(); })) << lb.child().output();
   const uint64_t a_at_removal = a.received();
   ASSERT_TRUE(eventually([&] { return c.received() > 50; })) << "the new backend got no traffic";
 
@@ -84,7 +85,6 @@ TEST(ReloadTest, SighupChangesTheBackendsUnderTrafficWithoutLoss) {
   EXPECT_EQ(tally.unanswered(), 0) << "requests lost across the reload";
   EXPECT_EQ(tally.wrong, 0);
   EXPECT_EQ(a.received(), a_at_removal) << "the removed backend still got requests";
-  EXPECT_TRUE(lb.server(a.address()).is_null()) << "the removed backend is still listed";
   EXPECT_EQ(lb.field(c.address(), "state"), "up");
   EXPECT_EQ(control_counter(lb, "reloads"), 1);
   const auto status = nlohmann::json::parse(http_get(lb.admin(), "/api/status"), nullptr, false);
