@@ -117,6 +117,9 @@ class LbProcess {
     control_.emplace(balancer_, prepared_.control);
     control_->set_event_sink(print_event);
     reloader_.emplace(argv_, prepared_.command_line.config, *control_);
+    // Before the admin endpoint exists: a reload may come from there at once.
+    ready_ = "listening on " + balancer_.listen_address().to_string();
+    reloader_->set_hooks(service::notify_reloading, [this] { service::notify_ready(ready_); });
     takeover_.hand_control_socket(*control_);
     if (const auto status = start_control()) return status;
     if (!takeover_.claimed()) start_admin();  // a predecessor frees the port only at "done"
@@ -137,9 +140,7 @@ class LbProcess {
 
   // Serves until SIGINT or SIGTERM (reloading on SIGHUP), then drains and prints.
   void serve(const sigset_t& signals) {
-    const std::string ready = "listening on " + balancer_.listen_address().to_string();
-    service::notify_ready(ready);
-    reloader_->set_hooks(service::notify_reloading, [&ready] { service::notify_ready(ready); });
+    service::notify_ready(ready_);
     wait_for_stop_signal(signals, *reloader_);
     service::notify_stopping();
     std::printf("shortline-lb: stopping: draining replies (up to %u ms)\n",
@@ -197,6 +198,7 @@ class LbProcess {
 
   const Prepared& prepared_;
   std::vector<std::string> argv_;  // for the reloader: the same flags over the new file
+  std::string ready_;              // systemd's STATUS= once ready and after each reload
   Balancer balancer_;
   TakeoverClaim takeover_;
   std::optional<ControlThread> control_;

@@ -26,8 +26,10 @@ class LbReloader {
   LbReloader(const LbReloader&) = delete;
   LbReloader& operator=(const LbReloader&) = delete;
 
-  // Called around a reload (systemd's RELOADING=1 and READY=1); optional.
+  // Called around a reload (systemd's RELOADING=1 and READY=1); optional. Set them before
+  // anything can ask for a reload.
   void set_hooks(std::function<void()> begin, std::function<void()> end) {
+    std::lock_guard lock(mutex_);
     begin_ = std::move(begin);
     end_ = std::move(end);
   }

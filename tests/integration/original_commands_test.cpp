@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -28,12 +29,30 @@ using namespace std::chrono_literals;
 const std::string kBin = SHORTLINE_BIN_DIR;
 const std::regex kIsoLine(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z .+)");
 
-// A UDP port that was free a moment ago: bound to port 0 on loopback, read back, closed.
+// The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+uint16_t ephemeral_start() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 32768;
+  range >> low;
+  return static_cast<uint16_t>(std::clamp(low, 2048u, 65535u));
+}
+
+// A UDP port on loopback that was free a moment ago, below the ephemeral range: the
+// balancer opens its upstream sockets on ephemeral ports, and one of them must not take a
+// port the test then gives a server (seen under TSan, where start-up is slow).
 uint16_t free_udp_port() {
-  const int fd = testing::open_udp_socket(testing::any_port("127.0.0.1"));
-  const uint16_t port = testing::local_address(fd).port();
-  close(fd);
-  return port;
+  static uint16_t next = static_cast<uint16_t>(1024 + getpid() % 8192);
+  const uint16_t end = ephemeral_start();
+  for (int attempt = 0; attempt < 20000; ++attempt) {
+    const uint16_t port = next;
+    next = static_cast<uint16_t>(next + 1 >= end ? 1024 : next + 1);
+    const auto address = NetAddress::parse("127.0.0.1:" + std::to_string(port));
+    const int fd = testing::open_udp_socket(*address);
+    if (fd < 0) continue;
+    close(fd);
+    return port;
+  }
+  return 0;
 }
 
 std::vector<std::string> file_lines(const std::string& path) {
@@ -66,7 +85,7 @@ class OriginalCommandsTest : public ::testing::Test {
            << R"( "client": {"start_id": "1000"},)"
            << R"( "load_balancer": {"server_side_port": ")" << free_udp_port()
            << R"(", "client_side_port": ")" << free_udp_port()
-           << R"(", "listen_address": "127.0.0.1", "admin_enabled": false, "workers": 1},)"
+           << R"(", "listen_address": "127.0.0.1", "admin_enabled": false, "workers": 1, "upstream_sockets": 64},)"
            << R"( "controller": {"port": ")" << free_udp_port() << R"("}})";
   }
   void TearDown() override {
