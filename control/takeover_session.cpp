@@ -38,18 +38,24 @@ bool make_address(const std::string& path, sockaddr_un& address) {
   return true;
 }
 
-// -1 with `error` set when nobody listens at `path` (or it cannot be reached).
-int connect_to(const std::string& path, std::string& error) {
-  sockaddr_un address{};
-  if (!make_address(path, address)) {
-    error = "takeover socket path too long: " + path;
+// A SEQPACKET unix socket and the address `socket_path` (`error` names `shown_path`);
+// -1 when the path does not fit or no socket could be made.
+int unix_socket(const std::string& socket_path, const std::string& shown_path,
+                sockaddr_un& address, std::string& error) {
+  if (!make_address(socket_path, address)) {
+    error = "takeover socket path too long: " + shown_path;
     return -1;
   }
   const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = errno_text("socket");
-    return -1;
-  }
+  if (fd < 0) error = errno_text("socket");
+  return fd;
+}
+
+// -1 with `error` set when nobody listens at `path` (or it cannot be reached).
+int connect_to(const std::string& path, std::string& error) {
+  sockaddr_un address{};
+  const int fd = unix_socket(path, path, address, error);
+  if (fd < 0) return -1;
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     error = errno_text("connect " + path);
     ::close(fd);
@@ -63,15 +69,8 @@ int connect_to(const std::string& path, std::string& error) {
 int listen_at(const std::string& path, std::string& error) {
   const std::string staging = path + ".new";
   sockaddr_un address{};
-  if (!make_address(staging, address)) {
-    error = "takeover socket path too long: " + path;
-    return -1;
-  }
-  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = errno_text("socket");
-    return -1;
-  }
+  const int fd = unix_socket(staging, path, address, error);
+  if (fd < 0) return -1;
   (void)::unlink(staging.c_str());
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
       ::chmod(staging.c_str(), 0600) != 0 || ::listen(fd, 4) != 0 ||
