@@ -10,9 +10,9 @@ namespace {
 
 constexpr int64_t kLoadMax = int64_t{1} << 40;
 constexpr uint32_t kWeightMax = 1u << 20;
-// Entries of a flow's preference list looked at before it stays on its first choice: with
-// one server in four skipped, 64 in a row happen with odds 4^-64.
-constexpr uint32_t kMaglevWalkMax = 64;
+// Entries of a flow's preference list looked at before it gives up: with half the table's
+// servers not UP, 128 skipped entries in a row happen with odds 2^-128.
+constexpr uint32_t kMaglevWalkMax = 128;
 constexpr uint32_t kNotCandidate = UINT32_MAX;
 
 }  // namespace
@@ -169,7 +169,8 @@ uint32_t ServerPicker::pick_maglev(uint64_t flow_hash) {
     }
   }
   // No table yet (a policy switch before the control side published one), or nothing UP
-  // on the walk: a placement that still follows the flow hash.
+  // on the walk (nearly the whole table DOWN): a placement that still follows the flow
+  // hash, though another balancer's member order may differ.
   if (first == kNotCandidate) first = static_cast<uint32_t>(((flow_hash >> 32) * count_) >> 32);
   return first;
 }

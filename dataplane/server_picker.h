@@ -21,8 +21,9 @@
 //   the flow's preference list (the table's next entries) that is under it. Only flows
 //   whose own server is over the bound move, and each moves to the same next choice on
 //   every balancer that sees similar loads; the rest, and these once the load falls back,
-//   stay on their table entry. Entries of servers no longer UP (a table published before
-//   the state change reached the snapshot) are skipped the same way.
+//   stay on their table entry. Entries of servers that are not UP (DOWN, draining,
+//   half-open) are skipped the same way: their flows go to the next entries of their
+//   lists, spread over the rest, and nobody else's move.
 #pragma once
 
 #include <cstdint>

@@ -38,13 +38,11 @@ void ServerTable::refresh_maglev_locked(PoolSnapshot& next) const {
     next.maglev.reset();
     return;
   }
-  std::vector<MaglevBackend> serving;
-  serving.reserve(next.members.size());
-  for (const PoolMember& m : next.members)
-    if (slots_[m.slot].state.load() == ServerState::up)
-      serving.push_back({m.address, m.hash_weight, m.slot});
-  if (next.maglev && next.maglev->built_from(serving, maglev_size_)) return;
-  next.maglev = std::make_shared<const MaglevTable>(std::move(serving), maglev_size_);
+  std::vector<MaglevBackend> members;
+  members.reserve(next.members.size());
+  for (const PoolMember& m : next.members) members.push_back({m.address, m.hash_weight, m.slot});
+  if (next.maglev && next.maglev->built_from(members, maglev_size_)) return;
+  next.maglev = std::make_shared<const MaglevTable>(std::move(members), maglev_size_);
 }
 
 void ServerTable::publish_locked(std::unique_ptr<PoolSnapshot> next, uint32_t released_slot) {
@@ -100,11 +98,7 @@ void ServerTable::remove_server(uint32_t slot_index) {
 
 void ServerTable::set_state(uint32_t slot_index, ServerState state) {
   assert(slot_index < capacity_);
-  const ServerState before = slots_[slot_index].state.exchange(state);
-  if ((before == ServerState::up) == (state == ServerState::up)) return;
-  std::lock_guard lock(control_mutex_);
-  if (current_owner_->settings.policy != Policy::maglev) return;
-  publish_locked(std::make_unique<PoolSnapshot>(*current_owner_));
+  slots_[slot_index].state.store(state);
 }
 
 void ServerTable::set_configured_weight(uint32_t slot_index, uint32_t weight) {
