@@ -14,6 +14,11 @@ constexpr uint32_t kWeightMax = 1u << 20;
 // servers not UP, 128 skipped entries in a row happen with odds 2^-128.
 constexpr uint32_t kMaglevWalkMax = 128;
 constexpr uint32_t kNotCandidate = UINT32_MAX;
+// Below this many requests in flight a server is never over the load bound. With a few
+// requests in the whole pool the mean is noise (with one in flight, its server would be
+// "over" 1.25 x the mean), diverting would gain nothing, and every diversion is a flow that
+// another balancer, seeing other loads, may place elsewhere. Hot flow sets pass it at once.
+constexpr int64_t kLoadBoundFloor = 8;
 
 }  // namespace
 
@@ -148,7 +153,7 @@ uint32_t ServerPicker::candidate_at(uint32_t slot) const {
 // Mirrokni's capacity, weighted: ceil(c x (m + 1) x w / W) with m the load placed so far;
 // a server at capacity takes no new flow. At least one candidate is always under it.
 bool ServerPicker::over_load_bound(const Candidate& candidate) const {
-  if (load_bound_ == 0) return false;
+  if (load_bound_ == 0 || candidate.load < kLoadBoundFloor) return false;
   const double capacity = std::ceil(load_bound_ * static_cast<double>(total_load_ + 1) *
                                     candidate.weight / static_cast<double>(total_weight_));
   return static_cast<double>(candidate.load) + 1 > capacity;

@@ -17,7 +17,8 @@
 // maglev: the entry of the snapshot's Maglev table at the flow's hash, the same on every
 //   balancer (dataplane/maglev_table.h). With a load bound c (consistent hashing with
 //   bounded loads, Mirrokni et al.), a server whose load would pass
-//   ceil(c x (total load + 1) x weight / total weight) is passed over for the next entry of
+//   ceil(c x (total load + 1) x weight / total weight), and is at least 8, is passed over
+//   for the next entry of
 //   the flow's preference list (the table's next entries) that is under it. Only flows
 //   whose own server is over the bound move, and each moves to the same next choice on
 //   every balancer that sees similar loads; the rest, and these once the load falls back,

@@ -173,6 +173,12 @@ TEST(MaglevPicker, LoadBoundDivertsOnlyTheLoadedServersFlows) {
   EXPECT_EQ(moves, hot_flows);
   EXPECT_GT(hot_flows, 0u);
 
+  for (uint32_t n = 0; n < 4; ++n) table.slot(*table.find_server(server(n))).other_load.store(0);
+  table.slot(hot).other_load.store(7);  // 7 of 7 in flight: over 1.25 x the mean, but few
+  uint32_t light_moves = 0;
+  EXPECT_EQ(place_flows(table, 1.25, &light_moves), even);
+  EXPECT_EQ(light_moves, 0u);
+
   uint32_t unbounded_moves = 0;
   EXPECT_EQ(place_flows(table, 0, &unbounded_moves), even);  // 0 = off
   EXPECT_EQ(unbounded_moves, 0u);

@@ -1,0 +1,197 @@
+// Two real shortline-lb processes with the maglev policy in front of the same four echo
+// servers, which they registered in opposite orders: each of 200 client flows (one socket,
+// so one fixed source port, per flow) reaches the same server through both balancers, over
+// IPv4 and IPv6. The servers tag their replies with their own port, so the client sees
+// which one answered.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "child_process.h"
+#include "dataplane/kernel_probe.h"
+#include "udp_test_support.h"
+
+namespace shortline {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using testing::ChildProcess;
+
+const std::string kLb = std::string(SHORTLINE_BIN_DIR) + "/shortline-lb";
+constexpr int kServers = 4;
+constexpr int kFlows = 200;
+
+// (sessions_test_support.h has these, but defines more than one test file can include.)
+// "listening on 127.0.0.1:5 (..." -> "127.0.0.1:5".
+std::string address_after(const std::string& line, const std::string& marker) {
+  const auto start = line.find(marker) + marker.size();
+  const auto end = line.find_first_of(" /\n", start);
+  return line.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// The data-plane counters the balancer prints at exit ("  name   value"), by name.
+std::map<std::string, uint64_t> exit_counters(const std::string& output) {
+  const auto start = output.find("shortline-lb: counters\n");
+  std::map<std::string, uint64_t> counters;
+  if (start == std::string::npos) return counters;
+  std::istringstream lines(output.substr(start, output.find("shortline-lb: servers", start) - start));
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string name;
+    uint64_t value = 0;
+    if (fields >> name >> value) counters[name] = value;
+  }
+  return counters;
+}
+
+// Echoes each datagram with "@<its own port>" appended.
+class TaggingEchoServer {
+ public:
+  explicit TaggingEchoServer(const std::string& host)
+      : fd_(testing::open_udp_socket(testing::any_port(host))) {
+    if (fd_ >= 0) address_ = testing::local_address(fd_);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TaggingEchoServer() {
+    stop_ = true;
+    thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  TaggingEchoServer(const TaggingEchoServer&) = delete;
+  TaggingEchoServer& operator=(const TaggingEchoServer&) = delete;
+
+  [[nodiscard]] bool ok() const { return fd_ >= 0; }
+  [[nodiscard]] const NetAddress& address() const { return address_; }
+
+ private:
+  void serve() {
+    char buffer[2048];
+    std::string tag = "@";  // appended, not "@" + ...: gcc 12's -Wrestrict misfires on that
+    tag += std::to_string(address_.port());
+    while (!stop_) {
+      pollfd p{fd_, POLLIN, 0};
+      if (fd_ < 0 || poll(&p, 1, 20) <= 0) continue;
+      sockaddr_storage from{};
+      socklen_t from_length = sizeof(from);
+      const ssize_t n = recvfrom(fd_, buffer, sizeof(buffer) - tag.size(), 0,
+                                 reinterpret_cast<sockaddr*>(&from), &from_length);
+      if (n < 0) continue;
+      std::memcpy(buffer + n, tag.data(), tag.size());
+      (void)sendto(fd_, buffer, static_cast<size_t>(n) + tag.size(), 0,
+                   reinterpret_cast<sockaddr*>(&from), from_length);
+    }
+  }
+
+  int fd_;
+  NetAddress address_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Sends payload to `to` (up to 3 tries, 2 s each) and returns the tag of the reply that
+// carries it back, or "" when none came.
+std::string answered_by(int fd, const NetAddress& to, const std::string& payload) {
+  char buffer[2048];
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    (void)sendto(fd, payload.data(), payload.size(), 0, to.sockaddr_ptr(), to.length);
+    const auto deadline = Clock::now() + 2s;
+    while (Clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+      if (n <= 0) continue;
+      const std::string reply(buffer, static_cast<size_t>(n));
+      if (reply.starts_with(payload + "@")) return reply.substr(payload.size() + 1);
+    }
+  }
+  return "";
+}
+
+class MaglevTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (const auto missing = probe_kernel_features(); !missing.empty())
+      GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
+    const int probe = testing::open_udp_socket(testing::any_port(GetParam()));
+    if (probe < 0) GTEST_SKIP() << "no " << GetParam() << " on this host";
+    close(probe);
+  }
+
+  // A balancer with the maglev policy over `backends`, in that order; returns where it listens.
+  NetAddress start_lb(const std::vector<NetAddress>& backends) {
+    const std::string host = GetParam();
+    std::vector<std::string> argv = {kLb, "--listen", host.find(':') == std::string::npos ? host + ":0" : "[" + host + "]:0",
+                                     "--control-port", "0", "--controller-port", "0",
+                                     "--admin", "off", "--workers", "2", "--max-sessions", "1024",
+                                     "--policy", "maglev", "--affinity", "flow"};
+    for (const NetAddress& b : backends) argv.insert(argv.end(), {"--backend", b.to_string()});
+    lbs_.push_back(std::make_unique<ChildProcess>(argv));
+    const auto ready = lbs_.back()->wait_for_line("listening on ");
+    EXPECT_TRUE(ready) << lbs_.back()->output();
+    if (!ready) return NetAddress{};
+    return *NetAddress::parse(address_after(*ready, "listening on "));
+  }
+
+  std::vector<std::unique_ptr<ChildProcess>> lbs_;
+};
+
+TEST_P(MaglevTest, EveryFlowReachesTheSameServerThroughBothBalancers) {
+  std::vector<std::unique_ptr<TaggingEchoServer>> servers;
+  std::vector<NetAddress> backends;
+  for (int s = 0; s < kServers; ++s) {
+    servers.push_back(std::make_unique<TaggingEchoServer>(GetParam()));
+    ASSERT_TRUE(servers.back()->ok());
+    backends.push_back(servers.back()->address());
+  }
+  const NetAddress first = start_lb(backends);
+  ASSERT_NE(first.length, 0u);
+  std::vector<NetAddress> reversed(backends.rbegin(), backends.rend());
+  const NetAddress second = start_lb(reversed);
+  ASSERT_NE(second.length, 0u);
+
+  std::map<std::string, int> flows_per_server;
+  int agreed = 0;
+  for (int f = 0; f < kFlows; ++f) {
+    const int fd = testing::open_udp_socket(testing::any_port(GetParam()));  // one fixed port
+    ASSERT_GE(fd, 0);
+    std::string payload = "flow-";
+    payload += std::to_string(f);
+    const std::string via_first = answered_by(fd, first, payload + "-a");
+    const std::string via_second = answered_by(fd, second, payload + "-b");
+    close(fd);
+    ASSERT_FALSE(via_first.empty()) << "flow " << f << " unanswered through the first balancer";
+    ASSERT_FALSE(via_second.empty()) << "flow " << f << " unanswered through the second balancer";
+    EXPECT_EQ(via_first, via_second) << "flow " << f;
+    agreed += via_first == via_second ? 1 : 0;
+    ++flows_per_server[via_first];
+  }
+  EXPECT_EQ(agreed, kFlows);
+  EXPECT_EQ(flows_per_server.size(), static_cast<size_t>(kServers));  // spread, not herded
+  for (const auto& [server, flows] : flows_per_server) EXPECT_GE(flows, kFlows / kServers / 3) << server;
+
+  for (auto& lb : lbs_) {
+    lb->signal(SIGTERM);
+    EXPECT_EQ(lb->wait_exit(), 0) << lb->output();
+    const auto counters = exit_counters(lb->output());
+    ASSERT_TRUE(counters.contains("flows_bounded_moves")) << lb->output();
+    EXPECT_EQ(counters.at("flows_bounded_moves"), 0u);  // light load: nothing diverted
+    EXPECT_EQ(counters.at("requests_forwarded"), static_cast<uint64_t>(kFlows)) << lb->output();
+    for (const auto& [name, value] : counters)
+      if (name.starts_with("drop_")) {
+        EXPECT_EQ(value, 0u) << name;
+      }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Loopback, MaglevTest, ::testing::Values("127.0.0.1", "::1"),
+                         [](const auto& param) { return param.param == "::1" ? "IPv6" : "IPv4"; });
+
+}  // namespace
+}  // namespace shortline
