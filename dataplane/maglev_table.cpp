@@ -105,8 +105,9 @@ void MaglevTable::fill() {
   std::vector<uint64_t> credit(count, 0);
   uint32_t weight_max = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    position[i] = static_cast<uint32_t>(address_hash(backends_[i].address, kOffsetSeed) % size_);
-    step[i] = static_cast<uint32_t>(address_hash(backends_[i].address, kStepSeed) % (size_ - 1)) + 1;
+    const NetAddress& address = backends_[i].address;
+    position[i] = static_cast<uint32_t>(address_hash(address, kOffsetSeed) % size_);
+    step[i] = static_cast<uint32_t>(address_hash(address, kStepSeed) % (size_ - 1)) + 1;
     weight_max = std::max(weight_max, backends_[i].weight);
   }
   uint32_t filled = 0;

@@ -41,7 +41,8 @@ std::map<std::string, uint64_t> exit_counters(const std::string& output) {
   const auto start = output.find("shortline-lb: counters\n");
   std::map<std::string, uint64_t> counters;
   if (start == std::string::npos) return counters;
-  std::istringstream lines(output.substr(start, output.find("shortline-lb: servers", start) - start));
+  const auto end = output.find("shortline-lb: servers", start);
+  std::istringstream lines(output.substr(start, end == std::string::npos ? end : end - start));
   for (std::string line; std::getline(lines, line);) {
     std::istringstream fields(line);
     std::string name;
@@ -127,10 +128,11 @@ class MaglevTest : public ::testing::TestWithParam<std::string> {
   // A balancer with the maglev policy over `backends`, in that order; returns where it listens.
   NetAddress start_lb(const std::vector<NetAddress>& backends) {
     const std::string host = GetParam();
-    std::vector<std::string> argv = {kLb, "--listen", host.find(':') == std::string::npos ? host + ":0" : "[" + host + "]:0",
-                                     "--control-port", "0", "--controller-port", "0",
-                                     "--admin", "off", "--workers", "2", "--max-sessions", "1024",
-                                     "--policy", "maglev", "--affinity", "flow"};
+    const std::string listen = host.find(':') == std::string::npos ? host + ":0" : "[" + host + "]:0";
+    std::vector<std::string> argv = {kLb, "--listen", listen, "--control-port", "0",
+                                     "--controller-port", "0", "--admin", "off", "--workers", "2",
+                                     "--max-sessions", "1024", "--policy", "maglev",
+                                     "--affinity", "flow"};
     for (const NetAddress& b : backends) argv.insert(argv.end(), {"--backend", b.to_string()});
     lbs_.push_back(std::make_unique<ChildProcess>(argv));
     const auto ready = lbs_.back()->wait_for_line("listening on ");
