@@ -39,7 +39,8 @@ constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_r
 // data plane's integer keys come from its limits table and sit between these two lists.
 constexpr std::string_view kLoadBalancerHeadKeys[] = {
     "server_side_port", "client_side_port", "server_scaling_threshold", "listen_address",
-    "pin_workers",      "udp_gso",          "policy",                   "affinity"};
+    "pin_workers",      "udp_gso",          "policy",                   "affinity",
+    "maglev_load_bound"};
 constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "admin_enabled",
                                                       "admin_address",
@@ -256,7 +257,7 @@ void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
 void read_names(const Section& section, DataplaneConfig& dataplane) {
   if (const Json* value = section.find("policy")) {
     constexpr std::string_view allowed =
-        "one of \"shortest-queue\", \"power-of-two\", \"round-robin\", \"random\"";
+        "one of \"shortest-queue\", \"power-of-two\", \"round-robin\", \"random\", \"maglev\"";
     const auto policy = parse_policy(read_string(*value, section.path_of("policy"), allowed));
     if (!policy) fail(section.path_of("policy"), shown(*value), allowed);
     dataplane.policy = *policy;
@@ -266,6 +267,14 @@ void read_names(const Section& section, DataplaneConfig& dataplane) {
     const auto affinity = parse_affinity(read_string(*value, section.path_of("affinity"), allowed));
     if (!affinity) fail(section.path_of("affinity"), shown(*value), allowed);
     dataplane.affinity = *affinity;
+  }
+  if (const Json* bound = section.find("maglev_load_bound")) {
+    const auto path = section.path_of("maglev_load_bound");
+    constexpr std::string_view allowed = "0 (off) or a number from 1 to 100";
+    const double value =
+        read_real(*bound, path, -1, DataplaneConfig::kMaglevLoadBoundMax, allowed);
+    if (value != 0 && value < 1) fail(path, shown(*bound), allowed);
+    dataplane.maglev_load_bound = value;
   }
 }
 
@@ -526,7 +535,8 @@ std::span<const std::string_view> load_balancer_keys() { return kLoadBalancerKey
 
 std::optional<Policy> parse_policy(std::string_view name) {
   for (const auto policy :
-       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random}) {
+       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random,
+        Policy::maglev}) {
     if (policy_name(policy) == name) return policy;
   }
   return std::nullopt;

@@ -60,6 +60,7 @@ const std::map<std::string, Render, std::less<>>& renderers() {
         {"udp_gso", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.udp_gso); }},
         {"policy", [](const LoadBalancerConfig& c) { return std::string(policy_name(c.dataplane.policy)); }},
         {"affinity", [](const LoadBalancerConfig& c) { return std::string(affinity_name(c.dataplane.affinity)); }},
+        {"maglev_load_bound", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.maglev_load_bound); }},
         {"backends", render_backends},
         {"admin_enabled", field(&LoadBalancerConfig::admin_enabled)},
         {"admin_address", field(&LoadBalancerConfig::admin_address)},
@@ -103,7 +104,7 @@ constexpr std::string_view kLiveKeys[] = {
     // data plane, published to the workers with the pool snapshot
     "request_timeout_ms", "session_idle_timeout_ms", "session_unreplied_timeout_ms",
     "source_requests_per_s", "source_requests_burst", "source_sessions_per_s",
-    "prefix_requests_per_s", "source_sessions_max",
+    "prefix_requests_per_s", "source_sessions_max", "maglev_load_bound",
     // the control thread
     "report_interval_ms", "missed_reports", "control_allowed_sources", "auth_key_file",
     "allow_unauthenticated_reports",

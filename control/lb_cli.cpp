@@ -64,7 +64,7 @@ constexpr Flag kFlags[] = {
   {"--udp-gso", "", "udp_gso", "send runs of equal-size datagrams as one GSO send; =false: one by one",
    [](const Config& c) { return bool_text(dp(c).udp_gso); },
    [](const Config& from, Config& to) { dp(to).udp_gso = dp(from).udp_gso; }},
-  {"--policy", "NAME", "policy", "shortest-queue|power-of-two|round-robin|random",
+  {"--policy", "NAME", "policy", "shortest-queue|power-of-two|round-robin|random|maglev",
    [](const Config& c) { return std::string(policy_name(dp(c).policy)); },
    [](const Config& from, Config& to) { dp(to).policy = dp(from).policy; }},
   {"--affinity", "NAME", "affinity", "packet|flow (flow: a client stays on one server)",

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "control/common/event_log_file.h"
+#include "dataplane/maglev_table.h"
 
 namespace shortline {
 namespace {
@@ -107,6 +108,10 @@ void print_start_lines(const Balancer& balancer, const ControlThread& control,
               std::string(policy_name(dp.policy)).c_str(),
               std::string(affinity_name(dp.affinity)).c_str(), dp.backends.size());
   print_limits_line(balancer);
+  // Balancers of one pool agree on flows only with equal tables: the size says whether.
+  if (dp.policy == Policy::maglev)
+    std::printf("shortline-lb: maglev table %u entries (max_servers %u), load bound %g\n",
+                MaglevTable::size_for(dp.max_servers), dp.max_servers, dp.maglev_load_bound);
   if (control.control_address().family() != 0) print_control_line(control, control_config);
   if (admin.bound_address().family() != 0)
     std::printf("shortline-lb: admin on http://%s/ (runtime changes %s)\n",

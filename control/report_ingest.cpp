@@ -167,7 +167,8 @@ std::optional<uint32_t> ReportIngest::register_server(const wire::ServerReport& 
     }
     remove(*existing);
   }
-  const auto slot = table_.add_server(report.address, unknown_weight_);
+  // Maglev share 1: reports carry no configured weight, and every balancer must agree.
+  const auto slot = table_.add_server(report.address, unknown_weight_, 1);
   if (!slot) {
     counters_.add(ControlCounter::servers_table_full);
     return std::nullopt;

@@ -24,7 +24,7 @@ std::optional<uint32_t> ReportIngest::add_static_backend(const NetAddress& addre
     ServerEntry& e = entries_[*slot];
     if (e.configured_weight != weight) {
       e.configured_weight = weight;
-      table_.slot(*slot).weight.store(weight);
+      table_.set_configured_weight(*slot, weight);
       update_configured_weight_max();
       event(e.id, "weight " + std::to_string(weight));
     }

@@ -112,12 +112,13 @@ std::string Balancer::open() {
     return plan_.error;
   }
   table_ = std::make_unique<ServerTable>(config_.max_servers, config_.workers);
-  table_->set_live_settings(live_settings_of(config_));
   stats_ = std::make_unique<WorkerStats[]>(config_.workers);
   for (const BackendSpec& backend : config_.backends) {
     if (!table_->add_server(backend.address, backend.weight))
       return "more backends than max_servers (" + std::to_string(config_.max_servers) + ")";
   }
+  // After the backends: with the maglev policy the table is then built once, not per server.
+  table_->set_live_settings(live_settings_of(config_));
   return adopted_ ? "" : open_listen_sockets();
 }
 

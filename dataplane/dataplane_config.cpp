@@ -9,6 +9,7 @@ std::string_view policy_name(Policy policy) {
     case Policy::power_of_two: return "power-of-two";
     case Policy::round_robin: return "round-robin";
     case Policy::random: return "random";
+    case Policy::maglev: return "maglev";
   }
   return "unknown";
 }

@@ -11,7 +11,7 @@
 
 namespace shortline {
 
-enum class Policy : uint8_t { shortest_queue, power_of_two, round_robin, random };
+enum class Policy : uint8_t { shortest_queue, power_of_two, round_robin, random, maglev };
 enum class Affinity : uint8_t { packet, flow };
 
 [[nodiscard]] std::string_view policy_name(Policy policy);
@@ -28,6 +28,10 @@ struct DataplaneConfig {
   bool pin_workers = false;                // pin worker i to CPU i (mod CPU count)
   Policy policy = Policy::shortest_queue;
   Affinity affinity = Affinity::packet;
+  // maglev: a new flow whose server's load is above this times the mean load per UP
+  // server goes on along its preference list (consistent hashing with bounded loads);
+  // 0 = off, else at least 1.
+  double maglev_load_bound = 1.25;
   uint32_t responses_per_request = 1;      // 0 = one-way traffic (syslog, statsd)
   uint32_t request_timeout_ms = 1000;      // unanswered requests stop counting as in flight
   uint32_t session_idle_timeout_ms = 30000;  // flow affinity: an answered session idle this long
@@ -68,7 +72,8 @@ struct DataplaneConfig {
   static constexpr uint32_t kSocketBufferBytesMin = 4096;
   static constexpr uint32_t kSocketBufferBytesMax = 1u << 30;
   static constexpr uint32_t kTimerWorkMax = 1u << 20;
-  static constexpr uint32_t kRateMax = 100'000'000;  // per second, for the source limits
+  static constexpr uint32_t kRateMax = 100'000'000;
+  static constexpr double kMaglevLoadBoundMax = 100;  // per second, for the source limits
   // Always-on sockets and descriptors besides the upstream pool: listen sockets, rings,
   // the control and admin sockets, log files, stdio.
   static constexpr uint32_t kFilesReservedBase = 64;

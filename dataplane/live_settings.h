@@ -21,6 +21,7 @@ struct LiveSettings {
   uint32_t source_sessions_per_s = 0;
   uint32_t prefix_requests_per_s = 0;
   uint32_t source_sessions_max = 0;
+  double maglev_load_bound = 1.25;
 
   friend bool operator==(const LiveSettings&, const LiveSettings&) = default;
 };
@@ -36,6 +37,7 @@ struct LiveSettings {
   s.source_sessions_per_s = config.source_sessions_per_s;
   s.prefix_requests_per_s = config.prefix_requests_per_s;
   s.source_sessions_max = config.source_sessions_max;
+  s.maglev_load_bound = config.maglev_load_bound;
   return s;
 }
 

@@ -2,6 +2,7 @@
 #include "dataplane/server_picker.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace shortline {
@@ -9,11 +10,21 @@ namespace {
 
 constexpr int64_t kLoadMax = int64_t{1} << 40;
 constexpr uint32_t kWeightMax = 1u << 20;
+// Entries of a flow's preference list looked at before it gives up: with half the table's
+// servers not UP, 128 skipped entries in a row happen with odds 2^-128.
+constexpr uint32_t kMaglevWalkMax = 128;
+constexpr uint32_t kNotCandidate = UINT32_MAX;
+// Below this many requests in flight a server is never over the load bound. With a few
+// requests in the whole pool the mean is noise (with one in flight, its server would be
+// "over" 1.25 x the mean), diverting would gain nothing, and every diversion is a flow that
+// another balancer, seeing other loads, may place elsewhere. Hot flow sets pass it at once.
+constexpr int64_t kLoadBoundFloor = 8;
 
 }  // namespace
 
 ServerPicker::ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way)
     : policy_(policy),
+      capacity_(max_servers),
       one_way_(one_way),
       rotation_(static_cast<uint32_t>(seed)),
       random_state_(seed * 0x9e3779b97f4a7c15ULL + 1),
@@ -36,7 +47,10 @@ uint32_t ServerPicker::random_below(uint32_t bound) {
 
 void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
   count_ = 0;
+  total_load_ = 0;
+  total_weight_ = 0;
   probe_member_ = kNoServer;
+  maglev_ = pool.maglev.get();
   const auto members = static_cast<uint32_t>(pool.members.size());
   for (uint32_t m = 0; m < members; ++m) {
     const uint32_t slot_index = pool.members[m].slot;
@@ -56,6 +70,8 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
     candidates_[count_] = {m, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
                            std::clamp<int64_t>(load, 0, kLoadMax)};
     candidate_of_slot_[slot_index] = count_;
+    total_load_ += candidates_[count_].load;
+    total_weight_ += candidates_[count_].weight;
     ++count_;
   }
   if (count_ == 0) return;
@@ -128,7 +144,44 @@ uint32_t ServerPicker::pick_power_of_two() {
   return chosen;
 }
 
-int32_t ServerPicker::pick() {
+uint32_t ServerPicker::candidate_at(uint32_t slot) const {
+  if (slot >= capacity_) return kNotCandidate;
+  const uint32_t c = candidate_of_slot_[slot];
+  return c < count_ && candidates_[c].slot == slot ? c : kNotCandidate;
+}
+
+// Mirrokni's capacity, weighted: ceil(c x (m + 1) x w / W) with m the load placed so far;
+// a server at capacity takes no new flow. At least one candidate is always under it.
+bool ServerPicker::over_load_bound(const Candidate& candidate) const {
+  if (load_bound_ == 0 || candidate.load < kLoadBoundFloor) return false;
+  const double capacity = std::ceil(load_bound_ * static_cast<double>(total_load_ + 1) *
+                                    candidate.weight / static_cast<double>(total_weight_));
+  return static_cast<double>(candidate.load) + 1 > capacity;
+}
+
+uint32_t ServerPicker::pick_maglev(uint64_t flow_hash) {
+  uint32_t first = kNotCandidate;  // the flow's own server: its first UP entry
+  if (maglev_ != nullptr && !maglev_->empty()) {
+    uint32_t position = maglev_->position_of(flow_hash);
+    for (uint32_t looked = 0; looked < kMaglevWalkMax; ++looked) {
+      const uint32_t c = candidate_at(maglev_->slot_at(position));
+      position = maglev_->next(position);
+      if (c == kNotCandidate) continue;
+      if (first == kNotCandidate) first = c;
+      if (over_load_bound(candidates_[c])) continue;
+      last_bounded_move_ = c != first;
+      return c;
+    }
+  }
+  // No table yet (a policy switch before the control side published one), or nothing UP
+  // on the walk (nearly the whole table DOWN): a placement that still follows the flow
+  // hash, though another balancer's member order may differ.
+  if (first == kNotCandidate) first = static_cast<uint32_t>(((flow_hash >> 32) * count_) >> 32);
+  return first;
+}
+
+int32_t ServerPicker::pick(uint64_t flow_hash) {
+  last_bounded_move_ = false;
   if (probe_member_ != kNoServer) [[unlikely]] {
     const int32_t probe = std::exchange(probe_member_, kNoServer);
     last_queue_ahead_ = 0;
@@ -149,6 +202,11 @@ int32_t ServerPicker::pick() {
     case Policy::random:
       chosen = random_below(count_);
       ++candidates_[chosen].load;
+      break;
+    case Policy::maglev:
+      chosen = pick_maglev(flow_hash);
+      ++candidates_[chosen].load;
+      ++total_load_;
       break;
   }
   ++picks_;

@@ -14,6 +14,17 @@
 //   begin_batch sends it the batch's first request, whatever the policy; nothing else.
 // power-of-two: the lesser (load + 1) / weight of two distinct random UP servers.
 // round-robin, random: ignore load and weight.
+// maglev: the entry of the snapshot's Maglev table at the flow's hash, the same on every
+//   balancer (dataplane/maglev_table.h). With a load bound c (consistent hashing with
+//   bounded loads, Mirrokni et al.), a server whose load would pass
+//   ceil(c x (total load + 1) x weight / total weight), and is at least 8, is passed over
+//   for the next entry of
+//   the flow's preference list (the table's next entries) that is under it. Only flows
+//   whose own server is over the bound move, and each moves to the same next choice on
+//   every balancer that sees similar loads; the rest, and these once the load falls back,
+//   stay on their table entry. Entries of servers that are not UP (DOWN, draining,
+//   half-open) are skipped the same way: their flows go to the next entries of their
+//   lists, spread over the rest, and nobody else's move.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +44,18 @@ class ServerPicker {
   ServerPicker(Policy policy, uint32_t max_servers, uint64_t seed, bool one_way);
   // A reload's new policy; takes effect at the next begin_batch.
   void set_policy(Policy policy) { policy_ = policy; }
+  // maglev_load_bound (0 = off, else >= 1).
+  void set_load_bound(double bound) { load_bound_ = bound; }
+  // Whether pick() reads a flow hash (maglev): other policies need none computed.
+  [[nodiscard]] bool uses_flow_hash() const { return policy_ == Policy::maglev; }
 
   // Reads the loads of the snapshot's UP members. The snapshot must outlive the batch.
   void begin_batch(const PoolSnapshot& pool, ServerTable& table);
   // Chooses a server for one request: an index into pool.members, or kNoServer.
-  [[nodiscard]] int32_t pick();
+  // flow_hash (maglev_flow_hash) is read by the maglev policy only.
+  [[nodiscard]] int32_t pick(uint64_t flow_hash = 0);
+  // Whether the last pick passed over the flow's own server for the load bound.
+  [[nodiscard]] bool last_pick_bounded_move() const { return last_bounded_move_; }
   // The load the last pick() saw at its server before adding the request: how many were
   // ahead of it there (for the service-time estimate).
   [[nodiscard]] uint32_t last_queue_ahead() const { return last_queue_ahead_; }
@@ -63,12 +81,21 @@ class ServerPicker {
   void heap_build();
   [[nodiscard]] uint32_t pick_shortest_queue();
   [[nodiscard]] uint32_t pick_power_of_two();
+  [[nodiscard]] uint32_t pick_maglev(uint64_t flow_hash);
+  [[nodiscard]] bool over_load_bound(const Candidate& candidate) const;
+  [[nodiscard]] uint32_t candidate_at(uint32_t slot) const;
   void claim_probe(uint32_t member, ServerSlot& slot);
   [[nodiscard]] uint64_t next_random();
   [[nodiscard]] uint32_t random_below(uint32_t bound);
 
   Policy policy_;
+  uint32_t capacity_;                      // server table slots
   bool one_way_;
+  double load_bound_ = 1.25;
+  const MaglevTable* maglev_ = nullptr;    // this batch's table (maglev policy)
+  int64_t total_load_ = 0;                 // of this batch's candidates, with its picks
+  uint64_t total_weight_ = 0;              // of this batch's candidates
+  bool last_bounded_move_ = false;
   uint32_t count_ = 0;
   uint32_t rotation_ = 0;
   uint64_t random_state_;

@@ -8,6 +8,7 @@ namespace shortline {
 
 ServerTable::ServerTable(uint32_t max_servers, uint32_t workers)
     : capacity_(max_servers),
+      maglev_size_(MaglevTable::size_for(max_servers)),
       slots_(std::make_unique<ServerSlot[]>(max_servers)),
       epochs_(std::make_unique<WorkerEpoch[]>(workers)),
       workers_(workers),
@@ -32,7 +33,20 @@ const PoolSnapshot* ServerTable::enter_batch(uint32_t worker) {
 
 void ServerTable::go_offline(uint32_t worker) { epochs_[worker].seen.store(kOffline); }
 
+void ServerTable::refresh_maglev_locked(PoolSnapshot& next) const {
+  if (next.settings.policy != Policy::maglev) {
+    next.maglev.reset();
+    return;
+  }
+  std::vector<MaglevBackend> members;
+  members.reserve(next.members.size());
+  for (const PoolMember& m : next.members) members.push_back({m.address, m.hash_weight, m.slot});
+  if (next.maglev && next.maglev->built_from(members, maglev_size_)) return;
+  next.maglev = std::make_shared<const MaglevTable>(std::move(members), maglev_size_);
+}
+
 void ServerTable::publish_locked(std::unique_ptr<PoolSnapshot> next, uint32_t released_slot) {
+  refresh_maglev_locked(*next);
   next->version = current_owner_->version + 1;
   const PoolSnapshot* old = current_.exchange(next.get());
   assert(old == current_owner_.get());
@@ -50,6 +64,11 @@ std::optional<uint32_t> ServerTable::free_slot_locked() const {
 }
 
 std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint32_t weight) {
+  return add_server(address, weight, weight);
+}
+
+std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint32_t weight,
+                                                uint32_t hash_weight) {
   std::lock_guard lock(control_mutex_);
   const auto index = free_slot_locked();
   if (!index) return std::nullopt;
@@ -63,7 +82,7 @@ std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint3
   s.state.store(ServerState::up);
   slot_in_use_[*index] = true;
   auto next = std::make_unique<PoolSnapshot>(*current_owner_);
-  next->members.push_back({*index, address});
+  next->members.push_back({*index, address, hash_weight});
   publish_locked(std::move(next));
   return index;
 }
@@ -80,6 +99,16 @@ void ServerTable::remove_server(uint32_t slot_index) {
 void ServerTable::set_state(uint32_t slot_index, ServerState state) {
   assert(slot_index < capacity_);
   slots_[slot_index].state.store(state);
+}
+
+void ServerTable::set_configured_weight(uint32_t slot_index, uint32_t weight) {
+  assert(slot_index < capacity_);
+  slots_[slot_index].weight.store(std::max<uint32_t>(weight, 1));
+  std::lock_guard lock(control_mutex_);
+  auto next = std::make_unique<PoolSnapshot>(*current_owner_);
+  for (PoolMember& m : next->members)
+    if (m.slot == slot_index) m.hash_weight = weight;
+  publish_locked(std::move(next));
 }
 
 std::optional<uint32_t> ServerTable::find_server(const NetAddress& address) const {

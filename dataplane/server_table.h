@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "dataplane/live_settings.h"
+#include "dataplane/maglev_table.h"
 #include "dataplane/net_address.h"
 #include "dataplane/reply_latency.h"
 
@@ -67,6 +68,11 @@ class LearntService {
 struct PoolMember {
   uint32_t slot;
   NetAddress address;
+  // The server's share of the Maglev table: its configured weight (1 for a server that
+  // joined by reporting). Not the slot's live weight, which follows learnt speed and slow
+  // start: a table rebuilt on every speed step would move flows for nothing, and every
+  // balancer must weigh a server alike.
+  uint32_t hash_weight;
 };
 
 // Immutable once published. The live settings travel with the membership so that a
@@ -76,6 +82,13 @@ struct PoolSnapshot {
   std::vector<PoolMember> members;
   uint64_t settings_version = 0;  // 0: the settings the workers were built with
   LiveSettings settings;
+  // The Maglev table of the members, whatever their state, while the policy is maglev (else
+  // null); rebuilt when a member joins, leaves or changes its configured weight. State is
+  // not in it: the picker skips the entries of servers that are not UP, so a server going
+  // DOWN or draining moves its own flows and no other (a rebuild without it would also move
+  // about 0.2 % of the others'), at no rebuild cost per health change. Shared by the
+  // snapshots that only changed settings; freed with the last one, on the control side.
+  std::shared_ptr<const MaglevTable> maglev;
 };
 
 class ServerTable {
@@ -109,12 +122,18 @@ class ServerTable {
   void go_offline(uint32_t worker);
 
   // --- control side (serialised by a mutex; never called from a worker) ---
-  // Registers a server in a free slot (state UP) and publishes a new snapshot.
+  // Registers a server in a free slot (state UP) and publishes a new snapshot. hash_weight
+  // is its share of the Maglev table (PoolMember); the two-argument form uses `weight`.
   [[nodiscard]] std::optional<uint32_t> add_server(const NetAddress& address, uint32_t weight);
+  [[nodiscard]] std::optional<uint32_t> add_server(const NetAddress& address, uint32_t weight,
+                                                   uint32_t hash_weight);
   // Takes a server out of the snapshot. Its slot is reused only once no worker can hold a
   // snapshot that still names it (reclaim) and nothing is in flight there.
   void remove_server(uint32_t slot_index);
   void set_state(uint32_t slot_index, ServerState state);
+  // A configured weight change: the slot's weight and the member's Maglev share.
+  void set_configured_weight(uint32_t slot_index, uint32_t weight);
+  [[nodiscard]] uint32_t maglev_size() const { return maglev_size_; }
   [[nodiscard]] std::optional<uint32_t> find_server(const NetAddress& address) const;
   // Publishes new live settings (a reload); workers apply them at their next batch.
   void set_live_settings(const LiveSettings& settings);
@@ -131,9 +150,12 @@ class ServerTable {
   static constexpr uint64_t kOffline = UINT64_MAX;
 
   void publish_locked(std::unique_ptr<PoolSnapshot> next, uint32_t released_slot = kNoSlot);
+  // Builds next's Maglev table, or keeps the current one when its inputs are unchanged.
+  void refresh_maglev_locked(PoolSnapshot& next) const;
   [[nodiscard]] std::optional<uint32_t> free_slot_locked() const;
 
   uint32_t capacity_;
+  uint32_t maglev_size_;
   std::unique_ptr<ServerSlot[]> slots_;
   std::unique_ptr<WorkerEpoch[]> epochs_;
   uint32_t workers_;

@@ -97,6 +97,7 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
       rearm_(std::make_unique<uint32_t[]>(capacity.sockets)) {
   assert(capacity.sockets > 0 && capacity.sessions > 0 && capacity.sessions <= capacity.sockets);
   std::fill_n(socket_fds_.get(), capacity.sockets, -1);
+  picker_.set_load_bound(config.maglev_load_bound);
   std::fill_n(socket_session_.get(), capacity.sockets, kNoSession);
 }
 
@@ -201,6 +202,7 @@ void Worker::apply_settings(const PoolSnapshot& pool) {
   settings_version_ = pool.settings_version;
   const LiveSettings& s = pool.settings;
   picker_.set_policy(s.policy);
+  picker_.set_load_bound(s.maglev_load_bound);
   limiter_.set_limits(source_limits(s, capacity_));
   request_timeout_ns_ = s.request_timeout_ms * 1'000'000ULL;
   idle_timeout_ns_ = s.session_idle_timeout_ms * 1'000'000ULL;

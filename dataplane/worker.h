@@ -94,7 +94,8 @@ class Worker {
   // worker_sessions.cpp: sessions, admission, timers.
   void place_requests(const PoolSnapshot& pool);
   void forward_request(const Request& request, const PoolSnapshot& pool);
-  [[nodiscard]] const PoolMember* pick_member(const Request& request, const PoolSnapshot& pool);
+  [[nodiscard]] const PoolMember* pick_member(const Request& request, const FlowKey& client,
+                                              const PoolSnapshot& pool);
   [[nodiscard]] bool same_server(const Session& session) const;
   [[nodiscard]] bool serving(uint32_t slot) const;
   void arm_service_sample(Session& session) const;

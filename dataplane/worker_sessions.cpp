@@ -66,13 +66,18 @@ void Worker::forward_request(const Request& request, const PoolSnapshot& pool) {
   if (responses_ == 0) complete_if_done(index);
 }
 
-// The member the picker chose for this request, or nullptr (dropped and counted).
-const PoolMember* Worker::pick_member(const Request& request, const PoolSnapshot& pool) {
-  const int32_t member = picker_.pick();
+// The member the picker chose for this request, or nullptr (dropped and counted). The
+// flow hash is computed only for the policy that reads it (maglev).
+const PoolMember* Worker::pick_member(const Request& request, const FlowKey& client,
+                                      const PoolSnapshot& pool) {
+  const uint64_t flow_hash = picker_.uses_flow_hash() ? maglev_flow_hash(client, request.local) : 0;
+  const int32_t member = picker_.pick(flow_hash);
   if (member == kNoServer) [[unlikely]] {
     drop_request(request.buffer_id, Counter::drop_no_server);
     return nullptr;
   }
+  if (picker_.last_pick_bounded_move()) [[unlikely]]
+    stats_.add(Counter::flows_bounded_moves);
   return &pool.members[member];
 }
 
@@ -103,11 +108,11 @@ uint32_t Worker::session_for(const Request& request, const FlowKey& client, uint
       }
       close_session(found, Counter::sessions_expired);  // its server left: pick again
     }
-    const PoolMember* chosen = pick_member(request, pool);
+    const PoolMember* chosen = pick_member(request, client, pool);
     return chosen == nullptr ? kNoSession : open_session(client, *chosen, request, source);
   }
   // Packet: pick first, then reuse the (client, server) session if one is mid-exchange.
-  const PoolMember* chosen = pick_member(request, pool);
+  const PoolMember* chosen = pick_member(request, client, pool);
   if (chosen == nullptr) return kNoSession;
   FlowKey key = client;
   key.server_slot = chosen->slot;

@@ -391,13 +391,27 @@ TEST(ConfigTest, DirectoryIsUnreadable) {
 
 TEST(ConfigTest, PolicyAndAffinityNamesRoundTrip) {
   for (const auto policy :
-       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random}) {
+       {Policy::shortest_queue, Policy::power_of_two, Policy::round_robin, Policy::random,
+        Policy::maglev}) {
     EXPECT_EQ(parse_policy(policy_name(policy)), policy);
   }
   EXPECT_EQ(parse_affinity("flow"), Affinity::flow);
   EXPECT_EQ(parse_affinity("packet"), Affinity::packet);
   EXPECT_EQ(parse_policy("Shortest-Queue"), std::nullopt);
   EXPECT_EQ(parse_affinity(""), std::nullopt);
+}
+
+TEST(ConfigTest, MaglevPolicyAndLoadBound) {
+  EXPECT_DOUBLE_EQ(must_parse("{}").load_balancer.dataplane.maglev_load_bound, 1.25);
+  const Config config = must_parse(
+      R"({"load_balancer": {"policy": "maglev", "affinity": "flow", "maglev_load_bound": "1.5"}})");
+  EXPECT_EQ(config.load_balancer.dataplane.policy, Policy::maglev);
+  EXPECT_DOUBLE_EQ(config.load_balancer.dataplane.maglev_load_bound, 1.5);
+  EXPECT_DOUBLE_EQ(must_parse(R"({"load_balancer": {"maglev_load_bound": 0}})")
+                       .load_balancer.dataplane.maglev_load_bound, 0);
+  for (const char* bad : {"0.5", "-1", "101", "\"high\""})
+    expect_error(std::string(R"({"load_balancer": {"maglev_load_bound": )") + bad + "}}",
+                 {"load_balancer.maglev_load_bound", "0 (off) or a number from 1 to 100"});
 }
 
 TEST(ConfigTest, AdminKeys) {
