@@ -5,8 +5,11 @@
 // 198.18.0.0/15); namespace names carry the test's pid so parallel runs cannot collide.
 #pragma once
 
+#include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -52,6 +55,7 @@ class NetnsTopology {
       error_ = "iproute2's ip not found (tools/setup.sh installs iproute2)";
       return;
     }
+    remove_stale();
     build();
   }
   ~NetnsTopology() {
@@ -91,6 +95,26 @@ class NetnsTopology {
   }
 
  private:
+  // Namespaces of an earlier run whose process is gone (killed by a timeout before its
+  // destructors ran): nothing else removes them, and a reused pid would collide.
+  void remove_stale() const {
+    DIR* names = opendir("/run/netns");
+    if (names == nullptr) return;
+    std::vector<std::string> stale;
+    const std::string mark = "slecmp";
+    while (const dirent* entry = readdir(names)) {
+      const std::string name = entry->d_name;
+      if (name.rfind(mark, 0) != 0) continue;
+      const auto end = name.find_first_not_of("0123456789", mark.size());
+      if (end == std::string::npos || end == mark.size()) continue;  // not "slecmp<pid><role>"
+      const std::string digits = name.substr(mark.size(), end - mark.size());
+      const auto pid = static_cast<pid_t>(std::stol(digits));
+      if (pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH)) stale.push_back(name);
+    }
+    closedir(names);
+    for (const auto& name : stale) run_command({ip_, "netns", "delete", name});
+  }
+
   void build() {
     std::vector<std::string> namespaces = {client_, router_, server_};
     for (int i = 0; i < balancers_; ++i) namespaces.push_back(balancer(i));
