@@ -9,7 +9,6 @@
 // keeping its server through that loss.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -62,6 +61,7 @@ uint64_t counter(const std::string& output, const std::string& name) {
 }
 
 struct Load {
+  int flows = kFlows;
   int requests = 1500;
   int rate_per_s = 750;
   int timeout_ms = 1000;
@@ -146,7 +146,7 @@ class EcmpNetnsTest : public ::testing::Test {
   std::vector<std::string> client_argv(const Load& load) const {
     return {kBin + "/ecmp_netns_client", "--target",
             std::string(NetnsTopology::kServiceAddress) + ":" + std::to_string(kServicePort),
-            "--flows", std::to_string(kFlows), "--requests", std::to_string(load.requests),
+            "--flows", std::to_string(load.flows), "--requests", std::to_string(load.requests),
             "--rate", std::to_string(load.rate_per_s), "--timeout-ms",
             std::to_string(load.timeout_ms), "--retries", std::to_string(load.retries),
             "--progress-at", std::to_string(load.progress_at)};
@@ -155,9 +155,9 @@ class EcmpNetnsTest : public ::testing::Test {
   // Each balancer answers from its own namespace (its lo holds the service address): the
   // whole path to the servers works before the load starts.
   void expect_each_balancer_answers() {
-    Load probe{.requests = 5, .rate_per_s = 100, .timeout_ms = 1000, .retries = 2};
-    auto argv = client_argv(probe);
-    argv[std::find(argv.begin(), argv.end(), "--flows") - argv.begin() + 1] = "1";
+    const Load probe{.flows = 1, .requests = 5, .rate_per_s = 100, .timeout_ms = 1000,
+                     .retries = 2};
+    const auto argv = client_argv(probe);
     for (int b = 0; b < kBalancers; ++b) {
       ChildProcess client(topology_->in(topology_->balancer(b), argv));
       const auto line = client.wait_for_line("ecmp_client: requests", 30s);
