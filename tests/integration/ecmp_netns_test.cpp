@@ -119,10 +119,10 @@ class EcmpNetnsTest : public ::testing::Test {
     for (int s = 0; s < kServers; ++s) {
       std::vector<std::string> argv = {
           kBin + "/shortline-server", "--no-config", "--id", std::to_string(s + 1),
-          "--port", std::to_string(kFirstServerPort + s), "--listen-address", NetnsTopology::kServerAddress,
+          "--port", std::to_string(kFirstServerPort + s),
+          "--listen-address", NetnsTopology::kServerAddress,
           "--service-ms", std::to_string(kServiceMs), "--workers", "32",
-          "--report-interval-ms", "20", "--auth-key-file", key_file_,
-          "--log-dir", log_dir_};
+          "--report-interval-ms", "20", "--auth-key-file", key_file_, "--log-dir", log_dir_};
       for (int b = 0; b < kBalancers; ++b)
         argv.insert(argv.end(), {"--balancer", NetnsTopology::balancer_address(b) + ":" +
                                                    std::to_string(kControlPort)});
@@ -171,8 +171,9 @@ class EcmpNetnsTest : public ::testing::Test {
       ChildProcess client(topology_->in(topology_->balancer(b), argv));
       const auto line = client.wait_for_line("ecmp_client: requests", 30s);
       ASSERT_TRUE(line) << "balancer " << b << ": " << client.output();
-      ASSERT_EQ(parse_summary(*line).answered, static_cast<uint64_t>(kProbeRequests)) << "balancer " << b << ": " << *line << "\n"
-                                                   << balancers_[static_cast<size_t>(b)]->output();
+      ASSERT_EQ(parse_summary(*line).answered, static_cast<uint64_t>(kProbeRequests))
+          << "balancer " << b << ": " << *line << "\n"
+          << balancers_[static_cast<size_t>(b)]->output();
     }
   }
 
