@@ -3,12 +3,15 @@
 // that the router's L4 hash spreads them over the balancers), retries a request after its
 // timeout when asked, notes which server answered each flow, and prints one summary line:
 //   ecmp_client: requests N answered A lost L retries R flows F flows_on_two_servers M servers S
-// (M: flows answered by more than one server; S: servers that answered at all).
+//     p99_ms P max_ms X
+// (M: flows answered by more than one server; S: servers that answered at all; P and X:
+// latency of the answered requests from their first attempt, for the log).
 // Bounded: N requests at a rate, then at most (retries + 1) timeouts more.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -36,7 +39,8 @@ struct Options {
 };
 
 struct Request {
-  Clock::time_point sent_at{};
+  Clock::time_point first_sent_at{};
+  Clock::time_point sent_at{};  // the latest attempt
   uint32_t attempts = 0;
   bool answered = false;
   bool given_up = false;
@@ -120,11 +124,15 @@ class EcmpClient {
     for (const Request& r : requests_) answered += r.answered ? 1 : 0;
     uint32_t moved = 0;
     for (const Flow& flow : flows_) moved += flow.on_two_servers ? 1 : 0;
+    std::vector<double> sorted = latencies_ms_;
+    std::sort(sorted.begin(), sorted.end());
+    const double p99_ms = sorted.empty() ? 0 : sorted[sorted.size() * 99 / 100];
+    const double max_ms = sorted.empty() ? 0 : sorted.back();
     std::printf(
         "ecmp_client: requests %u answered %u lost %u retries %u flows %u "
-        "flows_on_two_servers %u servers %zu\n",
+        "flows_on_two_servers %u servers %zu p99_ms %.1f max_ms %.1f\n",
         options_.requests, answered, options_.requests - answered, retries_sent_, options_.flows,
-        moved, servers_.size());
+        moved, servers_.size(), p99_ms, max_ms);
   }
 
  private:
@@ -151,6 +159,7 @@ class EcmpClient {
     (void)::sendto(flows_[id % options_.flows].fd, datagram, size, 0,
                    options_.target.sockaddr_ptr(), options_.target.length);
     request.sent_at = Clock::now();
+    if (request.attempts == 0) request.first_sent_at = request.sent_at;
     ++request.attempts;
   }
 
@@ -191,6 +200,8 @@ class EcmpClient {
     if (request.answered || request.given_up) return;  // a late reply to a retried request
     request.answered = true;
     ++finished_;
+    latencies_ms_.push_back(
+        std::chrono::duration<double, std::milli>(Clock::now() - request.first_sent_at).count());
     if (flow.server_id && *flow.server_id != response->server_id) flow.on_two_servers = true;
     if (!flow.server_id) flow.server_id = response->server_id;
     servers_.insert(response->server_id);
@@ -201,6 +212,7 @@ class EcmpClient {
   std::vector<Flow> flows_;
   std::vector<pollfd> pollfds_;
   std::set<uint32_t> servers_;  // every server that answered a request
+  std::vector<double> latencies_ms_;  // from the first attempt to the answer
   Clock::time_point start_{};
   uint32_t next_ = 0;         // the next request to send for the first time
   uint32_t oldest_open_ = 0;  // every request below it is answered or given up
