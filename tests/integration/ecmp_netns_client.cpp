@@ -6,7 +6,8 @@
 //     p99_ms P max_ms X
 // (M: flows answered by more than one server; S: servers that answered at all; P and X:
 // latency of the answered requests from their first attempt, for the log).
-// Bounded: N requests at a rate, then at most (retries + 1) timeouts more.
+// Bounded: N requests at a rate, then at most (retries + 2) timeouts more: one for each
+// attempt of the last request, one for slack.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
