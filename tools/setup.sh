@@ -11,6 +11,8 @@ packages=(
   libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
   libsystemd-dev systemd
   tcpdump procps nginx-light libnginx-mod-stream python3 chromium
+  # ecmp_netns_test builds its network namespaces, veth pairs and ECMP route with ip.
+  iproute2
   # metrics_test parses /metrics with the real Prometheus parser (Debian's /usr/bin/python3).
   python3-prometheus-client
 )
