@@ -31,7 +31,7 @@ struct DataplaneConfig {
   // maglev: a new flow whose server's load is above this times the mean load per UP
   // server goes on along its preference list (consistent hashing with bounded loads);
   // 0 = off, else at least 1.
-  double maglev_load_bound = 1.25;
+  double maglev_load_bound = 2.0;
   uint32_t responses_per_request = 1;      // 0 = one-way traffic (syslog, statsd)
   uint32_t request_timeout_ms = 1000;      // unanswered requests stop counting as in flight
   uint32_t session_idle_timeout_ms = 30000;  // flow affinity: an answered session idle this long

@@ -21,7 +21,7 @@ struct LiveSettings {
   uint32_t source_sessions_per_s = 0;
   uint32_t prefix_requests_per_s = 0;
   uint32_t source_sessions_max = 0;
-  double maglev_load_bound = 1.25;
+  double maglev_load_bound = 2.0;
 
   friend bool operator==(const LiveSettings&, const LiveSettings&) = default;
 };

@@ -91,7 +91,7 @@ class ServerPicker {
   Policy policy_;
   uint32_t capacity_;                      // server table slots
   bool one_way_;
-  double load_bound_ = 1.25;
+  double load_bound_ = 2.0;
   const MaglevTable* maglev_ = nullptr;    // this batch's table (maglev policy)
   int64_t total_load_ = 0;                 // of this batch's candidates, with its picks
   uint64_t total_weight_ = 0;              // of this batch's candidates

@@ -175,7 +175,7 @@ class MaglevTest : public ::testing::TestWithParam<std::string> {
     if (!ready) return NetAddress{};
     const auto table = lbs_.back()->wait_for_line("shortline-lb: maglev table ");
     EXPECT_TRUE(table) << lbs_.back()->output();
-    EXPECT_NE(table.value_or("").find("131071 entries (max_servers 1024), load bound 1.25"),
+    EXPECT_NE(table.value_or("").find("131071 entries (max_servers 1024), load bound 2"),
               std::string::npos) << table.value_or("");
     return *NetAddress::parse(address_after(*ready, "listening on "));
   }

@@ -402,7 +402,7 @@ TEST(ConfigTest, PolicyAndAffinityNamesRoundTrip) {
 }
 
 TEST(ConfigTest, MaglevPolicyAndLoadBound) {
-  EXPECT_DOUBLE_EQ(must_parse("{}").load_balancer.dataplane.maglev_load_bound, 1.25);
+  EXPECT_DOUBLE_EQ(must_parse("{}").load_balancer.dataplane.maglev_load_bound, 2.0);
   const Config config = must_parse(
       R"({"load_balancer": {"policy": "maglev", "affinity": "flow", "maglev_load_bound": "1.5"}})");
   EXPECT_EQ(config.load_balancer.dataplane.policy, Policy::maglev);
