@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "control/controller/add_coalescer.h"
 #include "control/controller/command_template.h"
 #include "control/controller/event_log.h"
 #include "control/controller/live_view.h"
@@ -25,6 +26,8 @@ struct PoolSettings {
   std::string output_dir;  // servers' stdout/stderr go to <output_dir>/server-<id>.out
   RestartBackoff backoff;
   uint32_t stop_timeout_ms = 10000;
+  // ADDs within this long of the last one share its server (see add_coalescer.h); 0 = off.
+  uint32_t add_window_ms = 0;
 };
 
 struct PoolStats {
@@ -34,6 +37,7 @@ struct PoolStats {
   uint32_t crashed = 0;  // exited without being asked
   uint32_t restarted = 0;
   uint32_t at_limit = 0;  // requests refused by min/max
+  uint32_t coalesced = 0; // ADDs answered with the server a recent ADD started
   uint32_t failed = 0;    // starts that failed
   uint32_t peak = 0;      // most servers active at once
 };
@@ -69,6 +73,7 @@ class PoolManager {
   ProcessSupervisor& supervisor_;
   ControllerLog& log_;
   PoolStats stats_;
+  AddCoalescer add_coalescer_;
 };
 
 }  // namespace shortline::controller
