@@ -39,7 +39,8 @@ constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_r
 // data plane's integer keys come from its limits table and sit between these two lists.
 constexpr std::string_view kLoadBalancerHeadKeys[] = {
     "server_side_port", "client_side_port", "server_scaling_threshold", "listen_address",
-    "control_address",  "pin_workers",      "udp_gso",          "policy",                   "affinity"};
+    "control_address",  "pin_workers",      "udp_gso",                  "policy",
+    "affinity"};
 constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "admin_enabled",
                                                       "admin_address",

@@ -254,7 +254,8 @@ TEST_F(ControlPlaneTest, ControlAddressSeparatesTheControlPortFromTheListenAddre
   ASSERT_EQ(target_.rfind("127.0.0.1:", 0), 0u) << target_;
   start_server(5);
   ASSERT_EQ(wait_for_events(" registered at ", 1), std::set<uint32_t>{5}) << lb_->output();
-  const auto summary = run_client({"--concurrency", "2", "--requests", "100", "--timeout-ms", "2000"});
+  const auto summary =
+      run_client({"--concurrency", "2", "--requests", "100", "--timeout-ms", "2000"});
   EXPECT_EQ(summary["answered"], 100) << summary.dump();
   EXPECT_EQ(summary["servers"].value("5", 0), 100) << summary.dump();
   stop_lb();
