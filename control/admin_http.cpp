@@ -3,6 +3,7 @@
 // (status_history.h) beside them. httplib is included here and in admin_actions.cpp only,
 // so its heavy header and its OpenSSL defines stay out of every other translation unit.
 #include "control/admin_http.h"
+#include "control/lb_health.h"
 
 #include <httplib.h>
 #include <sys/socket.h>
@@ -80,6 +81,7 @@ struct AdminServer::State {
       response.set_header("Cache-Control", "no-store");
       response.set_content(history.to_json(since_unix_ms(request)), kJsonType);
     });
+    install_health_route();
     server.Get("/", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(std::string(admin_page_html()), kHtmlType);
     });
@@ -88,10 +90,24 @@ struct AdminServer::State {
     server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
       if (!response.body.empty()) return;
       std::string text = std::to_string(response.status);
-      if (response.status == 404) text.append(" not found: try /, /metrics, /api/status or /api/history\n");
+      if (response.status == 404)
+        text.append(" not found: try /, /metrics, /api/status, /api/history or /healthz\n");
       else if (response.status == 400) text.append(" bad request (a POST needs Content-Length)\n");
       else text.append(" error\n");
       response.set_content(text, kTextType);
+    });
+  }
+
+  // GET /healthz: 200 "ok" while this balancer would serve a packet routed to it, else 503
+  // and the reason (control/lb_health.h), for a routing daemon's check.
+  void install_health_route() {
+    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& response) {
+      const auto current = status(response);
+      if (!current) return;
+      const HealthVerdict verdict = health_verdict(*current);
+      response.status = verdict.healthy ? 200 : 503;
+      response.set_header("Cache-Control", "no-store");
+      response.set_content(verdict.reason + "\n", kTextType);
     });
   }
 

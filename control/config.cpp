@@ -39,8 +39,8 @@ constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_r
 // data plane's integer keys come from its limits table and sit between these two lists.
 constexpr std::string_view kLoadBalancerHeadKeys[] = {
     "server_side_port", "client_side_port", "server_scaling_threshold", "listen_address",
-    "pin_workers",      "udp_gso",          "policy",                   "affinity",
-    "maglev_load_bound"};
+    "control_address",  "pin_workers",      "udp_gso",                  "policy",
+    "affinity",         "maglev_load_bound"};
 constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "admin_enabled",
                                                       "admin_address",
@@ -95,7 +95,8 @@ constexpr std::string_view kControllerKeys[] = {"port",
                                                 "server_workers",
                                                 "restart_backoff_ms",
                                                 "restart_backoff_max_ms",
-                                                "stop_timeout_ms"};
+                                                "stop_timeout_ms",
+                                                "balancers"};
 constexpr std::string_view kBackendKeys[] = {"address", "weight"};
 constexpr std::string_view kHealthCheckKeys[] = {
     "payload_hex", "payload_file", "interval_ms", "timeout_ms", "rise",
@@ -148,6 +149,24 @@ void check_order(const Section& section, std::string_view low, uint64_t low_valu
   fail(section.path_of(high), std::to_string(high_value), allowed);
 }
 
+constexpr size_t kBalancersMax = 64;  // far beyond any ECMP group a router spreads over
+
+// controller.balancers: ["HOST:PORT", ...], each another balancer's control address.
+std::vector<NetAddress> read_balancer_addresses(const Json& list, const std::string& path) {
+  constexpr std::string_view allowed =
+      "an array of at most 64 \"HOST:PORT\" (HOST an IPv4 literal, [IPv6] or localhost, "
+      "PORT 1 to 65535)";
+  if (!list.is_array() || list.size() > kBalancersMax) fail(path, shown(list), allowed);
+  std::vector<NetAddress> addresses;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const auto item_path = path + "[" + std::to_string(i) + "]";
+    const auto address = NetAddress::parse(read_string(list[i], item_path, allowed));
+    if (!address || address->port() == 0) fail(item_path, shown(list[i]), allowed);
+    addresses.push_back(*address);
+  }
+  return addresses;
+}
+
 void read_controller(const Json& value, ControllerConfig& controller) {
   const Section section(value, "controller", kControllerKeys);
   section.port("port", controller.port);
@@ -170,7 +189,11 @@ void read_controller(const Json& value, ControllerConfig& controller) {
   check_order(section, "restart_backoff_ms", controller.restart_backoff_ms,
               "restart_backoff_max_ms", controller.restart_backoff_max_ms);
   section.integer("stop_timeout_ms", controller.stop_timeout_ms, 1, kStopTimeoutMsMax);
+  if (const Json* list = section.find("balancers"))
+    controller.balancers = read_balancer_addresses(*list, section.path_of("balancers"));
 }
+
+}  // namespace
 
 // "1.2.3.4" or "::1" (brackets optional) plus a port, as NetAddress parses it.
 std::optional<NetAddress> compose_address(std::string_view host, uint16_t port) {
@@ -185,6 +208,8 @@ std::optional<NetAddress> compose_address(std::string_view host, uint16_t port) 
   text.append(":").append(std::to_string(port));
   return NetAddress::parse(text);
 }
+
+namespace {
 
 constexpr std::string_view kAddressAllowed =
     "HOST:PORT with HOST an IPv4 literal, a bracketed IPv6 literal or localhost, and PORT from "
@@ -441,6 +466,14 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
     constexpr std::string_view allowed = "an IPv4 or IPv6 literal or \"localhost\"";
     balancer.listen_address = read_string(*host, path, allowed);
     if (!compose_address(balancer.listen_address, balancer.client_side_port))
+      fail(path, shown(*host), allowed);
+  }
+  if (const Json* host = section.find("control_address")) {
+    const auto path = section.path_of("control_address");
+    constexpr std::string_view allowed = "\"\" or an IPv4 or IPv6 literal or \"localhost\"";
+    balancer.control_address = read_string(*host, path, allowed);
+    if (!balancer.control_address.empty() &&
+        !compose_address(balancer.control_address, balancer.server_side_port))
       fail(path, shown(*host), allowed);
   }
   read_dataplane(section, balancer.dataplane);

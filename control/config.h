@@ -37,6 +37,9 @@ struct LoadBalancerConfig {               // "load_balancer"
   double server_scaling_threshold = 5;
   std::string listen_address = "127.0.0.1";  // host part of the client-side listen address
   // dataplane.listen is listen_address + client_side_port; the rest maps key by key.
+  // Host the control port (server_side_port) binds to; "" = listen_address's host. Several
+  // balancers share listen_address (the service address) and differ here (unicast).
+  std::string control_address;
   DataplaneConfig dataplane;
   // The admin HTTP endpoint (/metrics, /api/status, the live page); loopback by default.
   bool admin_enabled = true;
@@ -86,6 +89,9 @@ struct ControllerConfig {                 // "controller"
   uint32_t restart_backoff_ms = 250;      // first restart of a crashed server after this
   uint32_t restart_backoff_max_ms = 8000; // doubling each crash, capped here
   uint32_t stop_timeout_ms = 10000;       // SIGTERM, then SIGKILL after this long
+  // Control addresses of the other balancers in front of this pool: the built-in server
+  // command adds one --balancer for each, so every server reports to every balancer.
+  std::vector<NetAddress> balancers;
 };
 
 struct Config {
@@ -109,6 +115,8 @@ struct ConfigResult {
 [[nodiscard]] ConfigResult load_config_file(const std::string& path);
 // Every key the load_balancer section accepts, in the order its unknown-key error lists them.
 [[nodiscard]] std::span<const std::string_view> load_balancer_keys();
+// "1.2.3.4", "::1" or "[::1]" or "localhost" plus a port; nullopt when HOST is none of these.
+[[nodiscard]] std::optional<NetAddress> compose_address(std::string_view host, uint16_t port);
 // Parses policy and affinity names as used in config.json and on the command line.
 [[nodiscard]] std::optional<Policy> parse_policy(std::string_view name);
 [[nodiscard]] std::optional<Affinity> parse_affinity(std::string_view name);

@@ -56,6 +56,7 @@ const std::map<std::string, Render, std::less<>>& renderers() {
         {"client_side_port", field(&LoadBalancerConfig::client_side_port)},
         {"server_scaling_threshold", field(&LoadBalancerConfig::server_scaling_threshold)},
         {"listen_address", field(&LoadBalancerConfig::listen_address)},
+        {"control_address", field(&LoadBalancerConfig::control_address)},
         {"pin_workers", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.pin_workers); }},
         {"udp_gso", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.udp_gso); }},
         {"policy", [](const LoadBalancerConfig& c) { return std::string(policy_name(c.dataplane.policy)); }},

@@ -52,7 +52,15 @@ void set_scaling(const LoadBalancerConfig& lb, ScalingConfig& scaling) {
 std::optional<ControlThreadConfig> make_control_config(const Config& config, std::string& error) {
   const LoadBalancerConfig& lb = config.load_balancer;
   ControlThreadConfig c;
-  c.bind = lb.dataplane.listen;  // the listen address's family and host
+  c.bind = lb.dataplane.listen;  // the listen address's family and host, unless set apart
+  if (!lb.control_address.empty()) {
+    const auto control = compose_address(lb.control_address, lb.server_side_port);
+    if (!control) {
+      error = std::string("load_balancer.control_address: cannot be composed");
+      return std::nullopt;
+    }
+    c.bind = *control;
+  }
   c.bind.set_port(lb.server_side_port);
   c.control_port_optional = !lb.dataplane.backends.empty();
   c.ingest.report_interval_ms = lb.report_interval_ms;

@@ -44,6 +44,14 @@ constexpr Flag kFlags[] = {
    [](const Config& c) { return dp(c).listen.to_string(); }, nullptr},
   {"--control-port", "PORT", "", "where servers report (server_side_port); 0 = any free port",
    [](const Config& c) { return number_text(c.load_balancer.server_side_port); }, nullptr},
+  {"--control-address", "HOST", "control_address",
+   "the control port's host (each balancer's unicast address); \"\" = the --listen host",
+   [](const Config& c) {
+     const auto& balancer = c.load_balancer;
+     return balancer.control_address.empty() ? std::string("the --listen host")
+                                             : balancer.control_address; },
+   [](const Config& from, Config& to) {
+     to.load_balancer.control_address = from.load_balancer.control_address; }},
   {"--controller-port", "PORT", "", "ScaleRequests go to 127.0.0.1:PORT; 0 = send none",
    [](const Config& c) { return number_text(c.controller.port); }, nullptr},
   {"--admin", "HOST:PORT|off", "", "admin HTTP endpoint (/metrics, /api/status, /); port 0 = any",

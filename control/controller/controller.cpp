@@ -60,6 +60,15 @@ std::uintmax_t size_of(const std::string& path) {
   return error ? 0 : size;
 }
 
+// Where the servers started here reach this controller's balancer: its control_address,
+// else loopback (the balancer runs on this host) in the listen address's family.
+std::string own_balancer_address(const LoadBalancerConfig& balancer) {
+  std::string host = balancer.listen_address == "::1" ? "::1" : "127.0.0.1";
+  if (!balancer.control_address.empty()) host = balancer.control_address;
+  const auto address = compose_address(host, balancer.server_side_port);
+  return address ? address->to_string() : host;  // the loader has checked the host
+}
+
 }  // namespace
 
 std::string make_pool_settings(const Config& config, const ControllerOptions& options,
@@ -70,17 +79,18 @@ std::string make_pool_settings(const Config& config, const ControllerOptions& op
   if (settings.command.empty()) {
     settings.command = kDefaultServerCommand;
     if (!key_file.empty()) settings.command.append(kAuthArguments);
+    // The other balancers in front of this pool: a server reports to each of them.
+    for (const NetAddress& other : controller.balancers)
+      settings.command.append(" --balancer ").append(other.to_string());
   }
   if (const auto problem = check_command_template(settings.command); !problem.empty()) {
     return "config: controller.server_command: \"" + controller.server_command +
            "\" is not allowed: expected a command with known {placeholders} (" + problem + ")";
   }
-  const bool v6 = config.load_balancer.listen_address == "::1";
-  const std::string balancer_host = v6 ? "[::1]" : "127.0.0.1";
   settings.host = "127.0.0.1";
   settings.values = {
       {"bin_dir", options.bin_dir},
-      {"balancer", balancer_host + ":" + std::to_string(config.load_balancer.server_side_port)},
+      {"balancer", own_balancer_address(config.load_balancer)},
       {"host", settings.host},
       {"log_dir", options.log_dir},
       {"service_ms", number_text(controller.server_service_ms)},
@@ -91,6 +101,9 @@ std::string make_pool_settings(const Config& config, const ControllerOptions& op
   settings.backoff.base_ms = controller.restart_backoff_ms;
   settings.backoff.max_ms = controller.restart_backoff_max_ms;
   settings.stop_timeout_ms = controller.stop_timeout_ms;
+  // The balancers' own cooldown: each waits this long after a reply, so only a second
+  // balancer asking for the same load lands inside it.
+  settings.add_window_ms = config.load_balancer.scale_cooldown_ms;
   return {};
 }
 
@@ -307,8 +320,8 @@ void Controller::render_view(int64_t now_ms) {
 }
 
 int Controller::run(const volatile std::sig_atomic_t& stop_requested) {
-  const auto execute = [this](const wire::ScaleRequest& request) {
-    return pool_.execute(request, monotonic_ms());
+  const auto execute = [this](const wire::ScaleRequest& request, std::string_view sender) {
+    return pool_.execute(request, monotonic_ms(), sender);
   };
   while (stop_requested == 0) {
     int64_t now_ms = monotonic_ms();

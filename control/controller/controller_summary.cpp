@@ -44,6 +44,8 @@ void Controller::print_summary(int64_t now_ms) const {
   text.append(seconds).append("\n");
   text.append("  servers: started ").append(std::to_string(stats.started));
   text.append(", added ").append(std::to_string(stats.added));
+  if (stats.coalesced != 0)
+    text.append(" (+").append(std::to_string(stats.coalesced)).append(" ADDs shared a server)");
   text.append(", removed ").append(std::to_string(stats.removed));
   text.append(", crashed ").append(std::to_string(stats.crashed));
   text.append(", restarted ").append(std::to_string(stats.restarted));

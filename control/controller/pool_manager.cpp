@@ -32,7 +32,11 @@ std::string scale_text(const wire::ScaleRequest& request) {
 
 PoolManager::PoolManager(ServerPool pool, PoolSettings settings, ProcessSupervisor& supervisor,
                          ControllerLog& log)
-    : pool_(std::move(pool)), settings_(std::move(settings)), supervisor_(supervisor), log_(log) {
+    : pool_(std::move(pool)),
+      settings_(std::move(settings)),
+      supervisor_(supervisor),
+      log_(log),
+      add_coalescer_(settings_.add_window_ms) {
   assert(check_command_template(settings_.command).empty());
 }
 
@@ -76,11 +80,21 @@ std::string PoolManager::start(uint32_t count, int64_t now_ms) {
   return {};
 }
 
-wire::ScaleReply PoolManager::execute(const wire::ScaleRequest& request, int64_t now_ms) {
-  return request.action == wire::ScaleAction::add ? add(request, now_ms) : remove(request, now_ms);
+wire::ScaleReply PoolManager::execute(const wire::ScaleRequest& request, int64_t now_ms,
+                                      std::string_view sender) {
+  return request.action == wire::ScaleAction::add ? add(request, now_ms, sender)
+                                                  : remove(request, now_ms);
 }
 
-wire::ScaleReply PoolManager::add(const wire::ScaleRequest& request, int64_t now_ms) {
+wire::ScaleReply PoolManager::add(const wire::ScaleRequest& request, int64_t now_ms,
+                                  std::string_view sender) {
+  if (auto shared = add_coalescer_.recent(pool_, now_ms, sender)) {
+    shared->sequence = request.sequence;
+    ++stats_.coalesced;
+    log_.write(scale_text(request) + ": server " + std::to_string(shared->server_id) +
+               " is already starting for it, pool stays " + std::to_string(pool_.active()));
+    return *shared;
+  }
   wire::ScaleReply reply;
   reply.sequence = request.sequence;
   if (!pool_.can_add()) {
@@ -105,6 +119,7 @@ wire::ScaleReply PoolManager::add(const wire::ScaleRequest& request, int64_t now
   stats_.peak = std::max(stats_.peak, pool_.active());
   reply.server_id = id;
   reply.address = address_of(*port);
+  add_coalescer_.acted(reply, now_ms, sender);
   log_.write(scale_text(request) + ": added server " + std::to_string(id) + " on " +
              reply.address.to_string() + " (pid " + std::to_string(pid) + "), " + "pool now " +
              std::to_string(pool_.active()));

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "control/controller/add_coalescer.h"
 #include "control/controller/command_template.h"
 #include "control/controller/event_log.h"
 #include "control/controller/live_view.h"
@@ -25,6 +26,8 @@ struct PoolSettings {
   std::string output_dir;  // servers' stdout/stderr go to <output_dir>/server-<id>.out
   RestartBackoff backoff;
   uint32_t stop_timeout_ms = 10000;
+  // ADDs within this long of the last one share its server (see add_coalescer.h); 0 = off.
+  uint32_t add_window_ms = 0;
 };
 
 struct PoolStats {
@@ -34,6 +37,7 @@ struct PoolStats {
   uint32_t crashed = 0;  // exited without being asked
   uint32_t restarted = 0;
   uint32_t at_limit = 0;  // requests refused by min/max
+  uint32_t coalesced = 0; // ADDs answered with the server a recent ADD started
   uint32_t failed = 0;    // starts that failed
   uint32_t peak = 0;      // most servers active at once
 };
@@ -46,7 +50,10 @@ class PoolManager {
   // Starts `count` servers; returns "" or the first failure.
   [[nodiscard]] std::string start(uint32_t count, int64_t now_ms);
   // Carries out one new ScaleRequest and says how it went (sequence left to the caller).
-  [[nodiscard]] wire::ScaleReply execute(const wire::ScaleRequest& request, int64_t now_ms);
+  // `sender` (the asking balancer's address) tells one balancer's repeated ADDs, each a
+  // decision of its own, from several balancers asking for the same server.
+  [[nodiscard]] wire::ScaleReply execute(const wire::ScaleRequest& request, int64_t now_ms,
+                                         std::string_view sender = {});
   // A server child exited: drop it if it was stopping, else schedule its restart.
   void on_exit(const ChildExit& exit, int64_t now_ms);
   // Restarts the crashed servers whose backoff has passed.
@@ -59,7 +66,8 @@ class PoolManager {
 
  private:
   [[nodiscard]] pid_t launch(uint32_t id, uint16_t port, int64_t now_ms, std::string& error);
-  [[nodiscard]] wire::ScaleReply add(const wire::ScaleRequest& request, int64_t now_ms);
+  [[nodiscard]] wire::ScaleReply add(const wire::ScaleRequest& request, int64_t now_ms,
+                                     std::string_view sender);
   [[nodiscard]] wire::ScaleReply remove(const wire::ScaleRequest& request, int64_t now_ms);
   void schedule_restart(PoolMember& member, int64_t ran_ms, int64_t now_ms);
   [[nodiscard]] NetAddress address_of(uint16_t port) const;
@@ -69,6 +77,7 @@ class PoolManager {
   ProcessSupervisor& supervisor_;
   ControllerLog& log_;
   PoolStats stats_;
+  AddCoalescer add_coalescer_;
 };
 
 }  // namespace shortline::controller

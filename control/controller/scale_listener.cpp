@@ -25,28 +25,30 @@ ScaleReplyCache::ScaleReplyCache(std::size_t capacity) : capacity_(capacity) {
   assert(capacity_ > 0);
 }
 
-const wire::ScaleReply* ScaleReplyCache::find(const wire::ScaleRequest& request) const {
+const wire::ScaleReply* ScaleReplyCache::find(const wire::ScaleRequest& request,
+                                              std::string_view sender) const {
   for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
-    if (same_request(it->request, request)) return &it->reply;
+    if (it->sender == sender && same_request(it->request, request)) return &it->reply;
   }
   return nullptr;
 }
 
-void ScaleReplyCache::remember(const wire::ScaleRequest& request, const wire::ScaleReply& reply) {
-  // A sequence reused for another request replaces the old entry.
-  std::erase_if(entries_, [&request](const Entry& entry) {
-    return entry.request.sequence == request.sequence;
+void ScaleReplyCache::remember(const wire::ScaleRequest& request, const wire::ScaleReply& reply,
+                               std::string_view sender) {
+  // A sequence its sender reused for another request replaces the old entry.
+  std::erase_if(entries_, [&request, sender](const Entry& entry) {
+    return entry.sender == sender && entry.request.sequence == request.sequence;
   });
   if (entries_.size() == capacity_) entries_.pop_front();
-  entries_.push_back({request, reply});
+  entries_.push_back({std::string(sender), request, reply});
 }
 
 ScaleAnswer answer_scale_request(ScaleReplyCache& cache, const wire::ScaleRequest& request,
-                                 const ScaleExecutor& execute) {
-  if (const auto* cached = cache.find(request)) return {*cached, false};
-  ScaleAnswer answer{execute(request), true};
+                                 const ScaleExecutor& execute, std::string_view sender) {
+  if (const auto* cached = cache.find(request, sender)) return {*cached, false};
+  ScaleAnswer answer{execute(request, sender), true};
   answer.reply.sequence = request.sequence;
-  cache.remember(request, answer.reply);
+  cache.remember(request, answer.reply, sender);
   return answer;
 }
 
@@ -114,7 +116,8 @@ void ScaleListener::handle(std::span<const uint8_t> datagram, const NetAddress& 
     ++counters_.not_scale_request;
     return;
   }
-  const auto answer = answer_scale_request(cache_, *request, execute);
+  // Keyed by source address too: two balancers' sequence 1 are two requests.
+  const auto answer = answer_scale_request(cache_, *request, execute, source.to_string());
   ++(answer.executed ? counters_.executed : counters_.retries_answered);
   send_reply(answer.reply, source);
 }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "control/wire/messages.h"
 
@@ -23,13 +24,17 @@ class ScaleReplyCache {
  public:
   explicit ScaleReplyCache(std::size_t capacity);
 
-  [[nodiscard]] const wire::ScaleReply* find(const wire::ScaleRequest& request) const;
-  void remember(const wire::ScaleRequest& request, const wire::ScaleReply& reply);
+  // `sender` tells balancers apart: each counts its own sequences from the start.
+  [[nodiscard]] const wire::ScaleReply* find(const wire::ScaleRequest& request,
+                                             std::string_view sender = {}) const;
+  void remember(const wire::ScaleRequest& request, const wire::ScaleReply& reply,
+                std::string_view sender = {});
   void clear() { entries_.clear(); }
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
 
  private:
   struct Entry {
+    std::string sender;
     wire::ScaleRequest request;
     wire::ScaleReply reply;
   };
@@ -38,7 +43,9 @@ class ScaleReplyCache {
 };
 
 // Executes a new request and says what happened.
-using ScaleExecutor = std::function<wire::ScaleReply(const wire::ScaleRequest&)>;
+// Carries out a new request; `sender` names the balancer that asked (its source address).
+using ScaleExecutor =
+    std::function<wire::ScaleReply(const wire::ScaleRequest&, std::string_view sender)>;
 
 struct ScaleAnswer {
   wire::ScaleReply reply;
@@ -48,7 +55,8 @@ struct ScaleAnswer {
 // The idempotent step: a cached reply for a retry, else execute and remember.
 [[nodiscard]] ScaleAnswer answer_scale_request(ScaleReplyCache& cache,
                                                const wire::ScaleRequest& request,
-                                               const ScaleExecutor& execute);
+                                               const ScaleExecutor& execute,
+                                               std::string_view sender = {});
 
 struct ListenerCounters {
   uint64_t executed = 0;            // new requests carried out (whatever their result)

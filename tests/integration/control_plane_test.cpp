@@ -246,6 +246,21 @@ TEST_F(ControlPlaneTest, BadTagAndDisallowedSourceChangeNothing) {
   std::remove(config_path.c_str());
 }
 
+// Several balancers share the listen (service) address; each has its own control address,
+// where the servers report. 127.0.0.2 stands for a balancer's unicast address.
+TEST_F(ControlPlaneTest, ControlAddressSeparatesTheControlPortFromTheListenAddress) {
+  start_lb({"--control-address", "127.0.0.2"});
+  ASSERT_EQ(control_.rfind("127.0.0.2:", 0), 0u) << control_;
+  ASSERT_EQ(target_.rfind("127.0.0.1:", 0), 0u) << target_;
+  start_server(5);
+  ASSERT_EQ(wait_for_events(" registered at ", 1), std::set<uint32_t>{5}) << lb_->output();
+  const auto summary =
+      run_client({"--concurrency", "2", "--requests", "100", "--timeout-ms", "2000"});
+  EXPECT_EQ(summary["answered"], 100) << summary.dump();
+  EXPECT_EQ(summary["servers"].value("5", 0), 100) << summary.dump();
+  stop_lb();
+}
+
 TEST_F(ControlPlaneTest, ReportsOverIpv6) {
   const int probe = testing::open_udp_socket(testing::any_port("::1"));
   if (probe < 0) GTEST_SKIP() << "no IPv6 loopback";

@@ -218,6 +218,32 @@ TEST(ReloadTest, CtlChangesTheRunningBalancerOnlyWithTheToken) {
   std::remove(wrong.c_str());
 }
 
+// The check a routing daemon runs: 0 while a server is UP, 1 and the reason when none is,
+// non-zero once the balancer has stopped (its admin endpoint closes first).
+TEST(ReloadTest, CtlHealthFollowsTheServersAndTheBalancer) {
+  EchoServer a("127.0.0.1"), b("127.0.0.1");
+  ASSERT_TRUE(a.ok() && b.ok());
+  Balancer lb("reload_health", "127.0.0.1",
+              std::string(R"({"backends": )").append(backends_json({&a, &b})).append("}"), {});
+  ASSERT_EQ(lb.wait_ready(), "");
+  const CtlRun healthy = run_ctl(lb.admin(), {"health"});
+  EXPECT_EQ(healthy.status, 0) << healthy.output;
+  EXPECT_EQ(healthy.output, "ok\n");
+  for (const EchoServer* server : {&a, &b})  // loopback without a token: accepted
+    EXPECT_EQ(run_ctl(lb.admin(), {"drain", server->address().to_string()}).status, 0);
+  const CtlRun drained = run_ctl(lb.admin(), {"health"});
+  EXPECT_EQ(drained.status, 1) << drained.output;
+  EXPECT_NE(drained.output.find("not healthy (HTTP 503): no server up (2 servers: 2 draining)"),
+            std::string::npos)
+      << drained.output;
+  EXPECT_EQ(run_ctl(lb.admin(), {"undrain", a.address().to_string()}).status, 0);
+  EXPECT_EQ(run_ctl(lb.admin(), {"health"}).status, 0);
+  const NetAddress admin = lb.admin();
+  EXPECT_EQ(lb.stop(), 0);
+  const CtlRun stopped = run_ctl(admin, {"health"});
+  EXPECT_EQ(stopped.status, 3) << stopped.output;
+}
+
 TEST(ReloadTest, CtlSaysWhenTheBalancerIsUnreachable) {
   const CtlRun run = run_ctl(*NetAddress::parse("127.0.0.1:1"), {"status"});
   EXPECT_EQ(run.status, 3) << run.output;

@@ -2,6 +2,7 @@
 // routes with a fixed status, the history sampler, 404, a provider that throws, port 0, a
 // port in use, IPv6 and stop.
 #include "control/admin_http.h"
+#include "control/lb_health.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -80,7 +81,10 @@ class AdminHttpTest : public testing::Test {
         [this] {
           ++calls_;
           if (fail_) throw std::runtime_error("control thread gone");
-          return fixed_status();
+          LbStatus status = fixed_status();
+          if (servers_down_)
+            for (auto& server : status.servers) server.state = "down";
+          return status;
         },
         std::move(actions), history);
     ASSERT_EQ(error, "");
@@ -130,6 +134,7 @@ class AdminHttpTest : public testing::Test {
   AdminServer server_;
   std::atomic<int> calls_{0};
   std::atomic<bool> fail_{false};
+  std::atomic<bool> servers_down_{false};  // every server of fixed_status() DOWN
   std::mutex actions_mutex_;
   std::vector<std::string> actions_;
 };
@@ -311,6 +316,39 @@ TEST_F(AdminHttpTest, UnknownPathIs404) {
     EXPECT_NE(result->body.find("not found"), std::string::npos) << path;
   }
   EXPECT_EQ(calls_.load(), 0);
+}
+
+TEST(LbHealthTest, HealthyWhileAServerIsUp) {
+  LbStatus status = fixed_status();  // one up, one draining
+  EXPECT_TRUE(health_verdict(status).healthy);
+  EXPECT_EQ(health_verdict(status).reason, "ok");
+  status.servers[0].state = "down";
+  const HealthVerdict none_up = health_verdict(status);
+  EXPECT_FALSE(none_up.healthy);
+  EXPECT_EQ(none_up.reason, "no server up (2 servers: 1 down, 1 draining)");
+  status.servers.clear();
+  EXPECT_EQ(health_verdict(status).reason, "no server up (no servers known)");
+  status = fixed_status();
+  status.workers = 0;
+  EXPECT_EQ(health_verdict(status).reason, "no worker running");
+}
+
+TEST_F(AdminHttpTest, HealthzIs200WhileAServerIsUpElse503WithTheReason) {
+  start();
+  const auto up = get("/healthz");
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->status, 200);
+  EXPECT_EQ(up->body, "ok\n");
+  EXPECT_EQ(up->get_header_value("Cache-Control"), "no-store");
+  servers_down_ = true;
+  const auto down = get("/healthz");
+  ASSERT_TRUE(down);
+  EXPECT_EQ(down->status, 503);
+  EXPECT_EQ(down->body, "no server up (2 servers: 2 down)\n");
+  fail_ = true;  // no status at all is not healthy either
+  const auto failed = get("/healthz");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 500);
 }
 
 TEST_F(AdminHttpTest, ProviderFailureIs500) {

@@ -433,6 +433,36 @@ TEST(ConfigTest, AdminKeys) {
   expect_error(balancer("admin_enabled", "1"), {"load_balancer.admin_enabled: 1", "true or false"});
 }
 
+// Several balancers share listen_address (the service address); each binds its control
+// port to its own unicast address so that servers can reach every one of them.
+TEST(ConfigTest, ControlAddress) {
+  EXPECT_EQ(must_parse("{}").load_balancer.control_address, "");  // = listen_address's host
+  const Config config = must_parse(R"({"load_balancer": {
+    "listen_address": "10.0.0.100", "control_address": "192.168.1.11"}})");
+  EXPECT_EQ(config.load_balancer.control_address, "192.168.1.11");
+  EXPECT_EQ(config.load_balancer.dataplane.listen.to_string(), "10.0.0.100:54001");
+  EXPECT_EQ(must_parse(balancer("control_address", R"("::1")")).load_balancer.control_address,
+            "::1");
+  expect_error(balancer("control_address", R"("example.com")"),
+               {"load_balancer.control_address: \"example.com\"", "IPv4 or IPv6 literal"});
+  expect_error(balancer("control_address", "7"), {"load_balancer.control_address: 7"});
+}
+
+TEST(ConfigTest, ControllerBalancers) {
+  EXPECT_TRUE(must_parse("{}").controller.balancers.empty());
+  const Config config = must_parse(
+      R"({"controller": {"balancers": ["192.168.1.12:54000", "[fd00::13]:54000"]}})");
+  ASSERT_EQ(config.controller.balancers.size(), 2u);
+  EXPECT_EQ(config.controller.balancers[0].to_string(), "192.168.1.12:54000");
+  EXPECT_EQ(config.controller.balancers[1].to_string(), "[fd00::13]:54000");
+  expect_error(R"({"controller": {"balancers": "192.168.1.12:54000"}})",
+               {"controller.balancers: ", "an array of at most 64"});
+  expect_error(R"({"controller": {"balancers": ["192.168.1.12"]}})",
+               {"controller.balancers[0]: \"192.168.1.12\"", "HOST:PORT"});
+  expect_error(R"({"controller": {"balancers": ["192.168.1.12:0"]}})",
+               {"controller.balancers[0]: \"192.168.1.12:0\"", "PORT 1 to 65535"});
+}
+
 TEST(ConfigTest, ControllerKeys) {
   const Config defaults = must_parse("{}");
   EXPECT_EQ(defaults.controller.server_command, "");

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "control/controller/command_template.h"
+#include "control/controller/controller.h"
 
 namespace shortline::controller {
 namespace {
@@ -64,6 +65,29 @@ TEST(ControllerCommandTest, MissingValueOrBadTemplateGivesNothing) {
   EXPECT_EQ(expand_command("srv {port}", {{"id", "1"}}), std::nullopt);
   EXPECT_EQ(expand_command("srv {nope}", all_values()), std::nullopt);
   EXPECT_EQ(expand_command("", all_values()), std::nullopt);
+}
+
+// With several balancers in front of the pool, every server reports to each of them.
+TEST(ControllerCommandTest, EveryBalancerIsPassedToTheServers) {
+  auto parsed = parse_config(R"({"load_balancer": {"control_address": "192.168.1.11"},
+    "controller": {"balancers": ["192.168.1.12:54000", "[fd00::13]:54010"]}})");
+  ASSERT_TRUE(parsed.config) << parsed.error;
+  ControllerOptions options;
+  options.bin_dir = "/opt/sl/bin";
+  PoolSettings settings;
+  ASSERT_EQ(make_pool_settings(*parsed.config, options, settings), "");
+  TemplateValues values = settings.values;
+  values.emplace_back("port", "50000");
+  values.emplace_back("id", "1");
+  const auto argv = expand_command(settings.command, values);
+  ASSERT_TRUE(argv.has_value());
+  std::vector<std::string> balancers;
+  for (std::size_t i = 0; i + 1 < argv->size(); ++i)
+    if ((*argv)[i] == "--balancer") balancers.push_back((*argv)[i + 1]);
+  const std::vector<std::string> expected = {"192.168.1.11:54000", "192.168.1.12:54000",
+                                             "[fd00::13]:54010"};
+  EXPECT_EQ(balancers, expected);
+  EXPECT_EQ(settings.add_window_ms, parsed.config->load_balancer.scale_cooldown_ms);
 }
 
 }  // namespace

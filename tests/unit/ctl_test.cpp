@@ -33,6 +33,11 @@ TEST(CtlTest, CommandsBecomeRequests) {
   const auto status = parse({"--admin", "127.0.0.1:9", "status"});
   ASSERT_TRUE(status.options);
   EXPECT_EQ(request_for(*status.options).method, "GET");
+  const auto health = parse({"--admin", "127.0.0.1:9", "health"});
+  ASSERT_TRUE(health.options) << health.error;
+  EXPECT_EQ(request_for(*health.options).method, "GET");
+  EXPECT_EQ(request_for(*health.options).path, "/healthz");
+  EXPECT_FALSE(parse({"--admin", "127.0.0.1:9", "health", "now"}).options);
   const auto reload = parse({"--admin", "127.0.0.1:9", "reload"});
   ASSERT_TRUE(reload.options);
   EXPECT_EQ(request_for(*reload.options).path, "/api/reload");

@@ -232,6 +232,16 @@ TEST(LbCliTest, AdminFlag) {
   expect_error({"--admin", "9100"}, {"--admin: \"9100\"", "off or HOST:PORT"});
   expect_error({"--admin"}, {"--admin: missing value"});
   EXPECT_NE(lb_help_text().find("--admin HOST:PORT|off"), std::string::npos);
+}
+
+TEST(LbCliTest, ControlAddress) {
+  const Config config = must_parse({"--listen", "10.0.0.100:53", "--control-address", "127.0.0.1"});
+  EXPECT_EQ(config.load_balancer.control_address, "127.0.0.1");
+  EXPECT_EQ(config.load_balancer.dataplane.listen.to_string(), "10.0.0.100:53");
+  EXPECT_EQ(must_parse({"--control-address=::1"}).load_balancer.control_address, "::1");
+  expect_error({"--control-address", "example.com"},
+               {"--control-address: \"example.com\"", "IPv4 or IPv6 literal"});
+  EXPECT_NE(lb_help_text().find("--control-address HOST"), std::string::npos);
   EXPECT_NE(lb_help_text().find("(default: 127.0.0.1:54080)"), std::string::npos);
 }
 

@@ -16,6 +16,9 @@ constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
 constexpr time_t kTimeoutS = 10;
+// health: a routing daemon's check runs every few seconds and must not hang on a balancer
+// that accepts connections but does not answer; no answer in time counts as unreachable.
+constexpr time_t kHealthTimeoutS = 2;
 
 int usage_error(const std::string& error) {
   std::fprintf(stderr, "shortline-ctl: %s\n(see shortline-ctl --help)\n", error.c_str());
@@ -41,6 +44,19 @@ std::string answer_message(const std::string& body) {
   if (json.is_object() && json.contains("message") && json["message"].is_string())
     return json["message"].get<std::string>();
   return body;
+}
+
+// 200: "ok" on stdout, exit 0. 503 (or anything else): the reason on stderr, exit 1.
+int print_health(const httplib::Result& result) {
+  std::string reason = result->body;
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == '\r')) reason.pop_back();
+  if (result->status == 200) {
+    std::printf("%s\n", reason.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "shortline-ctl: not healthy (HTTP %d): %s\n", result->status,
+               reason.c_str());
+  return kExitRefused;
 }
 
 int print_status(const std::string& body, bool raw) {
@@ -71,8 +87,9 @@ int main(int argc, char** argv) {
   const auto admin = shortline::NetAddress::parse(o.admin);
   if (!admin || admin->port() == 0) return usage_error("--admin: \"" + o.admin + "\" is not HOST:PORT");
   httplib::Client client(admin->host(), admin->port());
-  client.set_connection_timeout(kTimeoutS);
-  client.set_read_timeout(kTimeoutS);
+  const time_t timeout_s = o.command == "health" ? kHealthTimeoutS : kTimeoutS;
+  client.set_connection_timeout(timeout_s);
+  client.set_read_timeout(timeout_s);
   if (!o.token_file.empty()) {
     std::string error;
     const std::string token = read_token(o.token_file, error);
@@ -87,6 +104,7 @@ int main(int argc, char** argv) {
                  o.admin.c_str(), o.chosen.c_str(), httplib::to_string(result.error()).c_str());
     return kExitUnreachable;
   }
+  if (o.command == "health") return print_health(result);
   if (o.command == "status" && result->status == 200) return print_status(result->body, o.json);
   const std::string message = answer_message(result->body);
   std::fprintf(result->status == 200 ? stdout : stderr, "%s%s\n",

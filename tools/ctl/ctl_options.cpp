@@ -19,6 +19,7 @@ struct CommandShape {
 const std::map<std::string, CommandShape, std::less<>>& commands() {
   static const std::map<std::string, CommandShape, std::less<>> table = {
       {"status", {0, 0, "status"}},
+      {"health", {0, 0, "health"}},
       {"drain", {1, 1, "drain SERVER (an id or HOST:PORT)"}},
       {"undrain", {1, 1, "undrain SERVER"}},
       {"add", {1, 2, "add HOST:PORT [WEIGHT]"}},
@@ -119,6 +120,7 @@ std::string percent_encode(std::string_view text) {
 CtlRequest request_for(const CtlOptions& o) {
   const auto arg = [&o](std::size_t i) { return percent_encode(o.args.at(i)); };
   if (o.command == "status") return {"GET", "/api/status"};
+  if (o.command == "health") return {"GET", "/healthz"};
   if (o.command == "drain") return {"POST", "/api/servers/drain?server=" + arg(0)};
   if (o.command == "undrain") return {"POST", "/api/servers/undrain?server=" + arg(0)};
   if (o.command == "add") {
@@ -136,6 +138,8 @@ Talks to a running shortline-lb's admin endpoint.
 
 commands:
   status                 the servers: id, queue, state, speed, requests (--json: raw JSON)
+  health                 exit 0 while the balancer serves (a server UP), else 1 and why;
+                         for a routing daemon's check (answers within 2 s)
   drain SERVER           no new requests to SERVER (an id or HOST:PORT); placed flows finish
   undrain SERVER         SERVER takes new requests again
   add HOST:PORT [W]      add a static backend (weight W, 1 to 1000; default 1), or reweight it
@@ -150,7 +154,8 @@ flags:
   --json                 status: print the JSON the endpoint returned
 
 Changes made here last until the balancer's next reload or restart: write them into its
-config file to keep them. Exit status: 0 done, 1 refused or failed, 2 usage, 3 unreachable.
+config file to keep them. Exit status: 0 done, 1 refused or failed (health: not healthy),
+2 usage, 3 unreachable.
 )";
 }
 

@@ -12,7 +12,7 @@ namespace shortline::ctl {
 struct CtlOptions {
   std::string admin;       // HOST:PORT of the balancer's admin endpoint
   std::string token_file;  // "" = send no token
-  std::string command;     // status, drain, undrain, add, remove, reload
+  std::string command;     // status, health, drain, undrain, add, remove, reload
   std::vector<std::string> args;
   bool json = false;       // status: the raw JSON instead of the table
   bool show_help = false;
