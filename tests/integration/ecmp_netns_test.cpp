@@ -311,18 +311,11 @@ TEST_F(EcmpNetnsTest, WithOneRetryLosingABalancerLosesNothing) {
 // ---- (c) flow affinity: each flow keeps its server through the loss of a balancer ----
 // The router rehashes the lost balancer's flows (and, with hash-threshold ECMP, some of
 // the others') to another balancer, which must pick the same server: the consistent hash
-// of issue 10 item 1 (policy "maglev"). Until a balancer accepts that policy this test
-// skips, saying so; it runs as soon as the policy lands.
+// of issue 10 item 1 (policy "maglev", with its default load bound).
 
 TEST_F(EcmpNetnsTest, FlowAffinityKeepsEachFlowOnItsServerThroughABalancerLoss) {
-  if (const auto failed = start_balancers({"--policy", "maglev", "--affinity", "flow"})) {
-    if (failed->find("maglev") != std::string::npos &&
-        failed->find("not allowed") != std::string::npos)
-      GTEST_SKIP() << "shortline-lb rejects --policy maglev (the consistent hash of issue 10 "
-                      "item 1 has not landed): "
-                   << failed->substr(0, failed->find('\n'));
-    FAIL() << *failed;
-  }
+  const auto failed = start_balancers({"--policy", "maglev", "--affinity", "flow"});
+  ASSERT_FALSE(failed) << *failed;
   ASSERT_NO_FATAL_FAILURE(expect_each_balancer_answers());
   const Load load{.requests = 3000, .rate_per_s = 1000, .retries = 1,
                   .progress_at = 1000};
