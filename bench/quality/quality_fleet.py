@@ -76,6 +76,27 @@ def free_udp_port():
         return probe.getsockname()[1]
 
 
+def free_udp_ports_below_ephemeral(count):
+    """`count` distinct free UDP ports below the kernel's ephemeral range: a balancer opens
+    thousands of upstream sockets on ephemeral ports, so a control port picked there for a
+    balancer started later may be taken by then (seen with three balancers)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            low = int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    span = max(1, low - 20000)
+    start = (os.getpid() * 7) % span
+    ports = []
+    for offset in range(span):
+        port = 20000 + (start + offset) % span
+        if not udp_port_bound(port):
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    return ports + [free_udp_port() for _ in range(count - len(ports))]
+
+
 def udp_port_bound(port):
     """Whether some process holds 127.0.0.1:port (UDP)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -86,13 +107,14 @@ def udp_port_bound(port):
     return False
 
 
-def start_servers(bin_dir, log_dir, report_port):
+def start_servers(bin_dir, log_dir, report_ports):
+    """The reference servers; each reports to every port in `report_ports` (none: static)."""
     servers = []
     for server_id, speed in SERVERS:
         argv = [os.path.join(bin_dir, "shortline-server"), "--port", "0", "--id", str(server_id),
                 "--service-ms", str(SERVICE_MS), "--service-dist", "exponential",
                 "--speed", str(speed), "--workers", "1", "--log-dir", log_dir]
-        if report_port:
+        for report_port in report_ports:
             argv += ["--balancer", f"127.0.0.1:{report_port}"]
         child = Child(f"server-{server_id}", argv, log_dir)
         servers.append((server_id, speed, child))
@@ -109,7 +131,7 @@ def weight_of(speed):
     return max(1, round(speed * WEIGHT_PER_SPEED))
 
 
-def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
+def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, tag=""):
     """shortline-lb with static backends (weight 1, or by speed in mode 'weighted'), or in mode
     'reports' with none: the servers join by reporting to its control port."""
     # A port checked free, not port 0: with SO_REUSEPORT set, Linux may give port 0 a port that
@@ -121,7 +143,7 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
     if "--controller-port" in help_text:
         argv += ["--controller-port", "0"]  # no ScaleRequests: the pool stays as it is
     if mode == "reports":
-        config_path = os.path.join(log_dir, f"lb-{mode}.json")
+        config_path = os.path.join(log_dir, f"lb-{mode}{tag}.json")
         with open(config_path, "w") as config:
             json.dump({"load_balancer": {"server_side_port": report_port}}, config)
         argv += ["--config", config_path]
@@ -130,7 +152,7 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text):
         argv += ["--backend", ",".join(
             f"127.0.0.1:{port}" + (f"@{weight_of(speed)}" if weighted else "")
             for _, speed, port in servers)]
-    child = Child(f"lb-{policy}-{mode}", argv, log_dir)
+    child = Child(f"lb-{policy}-{mode}{tag}", argv, log_dir)
     return child, child.wait_listening()
 
 

@@ -22,8 +22,8 @@ import tempfile
 import time
 
 from quality_fleet import (NGINX_STREAM_MODULE, POLL_S, READY_TIMEOUT_S, SERVERS, SERVICE_MS,
-                           Child, free_udp_port, lb_help, reports_supported, start_lb,
-                           start_nginx, start_servers)
+                           Child, free_udp_port, free_udp_ports_below_ephemeral, lb_help,
+                           reports_supported, start_lb, start_nginx, start_servers)
 from plain_mode import (DNSDIST, EQUAL_SERVERS, NGINX, PLAIN_MODES, dnsdist_version,
                         run_plain_mode, tools_missing)
 from quality_plot import plot_p99
@@ -41,16 +41,20 @@ def capacity_rps():
 
 def run_clients(bin_dir, log_dir, port, rate, duration_s, count):
     """`count` shortline-clients at rate/count each, run together, merged into one summary.
+    `port` may be a list (several balancers): the clients are dealt over them in turn, as an
+    ECMP router deals flows.
 
     Several client sockets, because nginx balances UDP sessions (one per client address and
     port), not datagrams: one socket would pin every request to one server. The union of
     independent Poisson streams is Poisson at the summed rate. Each client sees the same
     latency distribution (the balancer treats them alike), so the answered-weighted mean of
     their percentiles estimates the pooled percentile; the worst client's p99 is kept too."""
-    argv = [os.path.join(bin_dir, "shortline-client"), "--target", f"127.0.0.1:{port}",
+    ports = port if isinstance(port, list) else [port]
+    argv = [os.path.join(bin_dir, "shortline-client"),
             "--rate", f"{rate / count:.3f}", "--poisson", "--duration", str(duration_s),
             "--json", "--timeout-ms", str(CLIENT_TIMEOUT_MS), "--log-dir", log_dir + "/clients"]
-    procs = [subprocess.Popen(argv + ["--seed", str(1 + i)], stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(argv + ["--target", f"127.0.0.1:{ports[i % len(ports)]}",
+                                      "--seed", str(1 + i)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
              for i in range(count)]
     bound_s = duration_s + 30  # the client's own grace is timeout + backoff; this is a backstop
@@ -106,15 +110,18 @@ def calibrate(bin_dir, log_dir, servers, duration_s):
     return measured
 
 
-def warm_up(bin_dir, log_dir, lb, port, want_servers, capacity):
-    """Mode 'reports': waits (bounded) until the balancer logs every server as registered,
+def registered_servers(lb):
+    with open(lb.log_path, errors="replace") as log:
+        return set(re.findall(r"server (\d+) registered", log.read()))
+
+
+def warm_up(bin_dir, log_dir, lbs, port, want_servers, capacity):
+    """Mode 'reports': waits (bounded) until every balancer logs every server as registered,
     then sends 2 s at 30% load (below where round-robin overloads the slow servers) so the
     speed estimate has replies to learn from before the rows start."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
-        with open(lb.log_path, errors="replace") as log:
-            registered = set(re.findall(r"server (\d+) registered", log.read()))
-        if len(registered) >= want_servers:
+        if all(len(registered_servers(lb)) >= want_servers for lb in lbs):
             run_clients(bin_dir, log_dir, port, 0.3 * capacity, 2.0, 4)
             return True
         time.sleep(POLL_S)
@@ -172,12 +179,18 @@ def measure(args, target, mode, port, capacity, run_load, loads):
 
 
 def check_received(lb, rows):
-    """Compares what the balancer says it received (its exit counters) with what the clients
-    sent; a gap means datagrams were lost before the balancer (a row to distrust)."""
-    with open(lb.log_path, errors="replace") as log:
-        match = re.search(r"requests_received\s+(\d+)", log.read())
+    """Compares what the balancer (or balancers: a list) says it received (exit counters)
+    with what the clients sent; a gap means datagrams were lost before the balancer (a row
+    to distrust)."""
+    lbs = lb if isinstance(lb, list) else [lb]
+    counts = []
+    for one in lbs:
+        with open(one.log_path, errors="replace") as log:
+            match = re.search(r"requests_received\s+(\d+)", log.read())
+        counts.append(int(match.group(1)) if match else None)
+    lb = lbs[0]
     sent = sum(r["requests"] + r["retried"] for r in rows)
-    received = int(match.group(1)) if match else None
+    received = None if None in counts else sum(counts)
     for r in rows:
         r["lb_requests_received"] = received
         r["lb_received_all"] = received is None or received >= 0.99 * sent
@@ -194,8 +207,9 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
 
     def run_load(port, rate, duration_s):
         return run_clients(bin_dir, log_dir, port, rate, duration_s, args.clients)
-    report_port = free_udp_port() if mode == "reports" else 0
-    servers = start_servers(bin_dir, log_dir, report_port)
+    balancers = args.balancers if mode == "reports" else 1
+    report_ports = free_udp_ports_below_ephemeral(balancers) if mode == "reports" else []
+    servers = start_servers(bin_dir, log_dir, report_ports)
     measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
     capacity = sum(measured.values()) if args.capacity == "measured" else capacity_rps()
     args.capacity_by_mode[mode] = {"used_rps": capacity, "nominal_rps": capacity_rps(),
@@ -207,15 +221,22 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
           f"loads are fractions of {capacity:.0f}", flush=True)
     rows = []
     for policy in args.policies:
-        lb, port = start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text)
-        registered = mode != "reports" or warm_up(bin_dir, log_dir, lb, port, len(SERVERS),
+        started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
+                            report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "")
+                   for b in range(balancers)]
+        lbs = [lb for lb, _ in started]
+        ports = [port for _, port in started]
+        port = ports if balancers > 1 else ports[0]
+        target = policy if balancers == 1 else f"{policy} x{balancers} balancers"
+        registered = mode != "reports" or warm_up(bin_dir, log_dir, lbs, port, len(SERVERS),
                                                   capacity)
         if not registered:
             print(f"  {policy}: not every server registered by report; skipped", flush=True)
         else:
-            rows += measure(args, policy, mode, port, capacity, run_load, args.loads)
-        lb.stop()
-        check_received(lb, [r for r in rows if r["target"] == policy and r["mode"] == mode])
+            rows += measure(args, target, mode, port, capacity, run_load, args.loads)
+        for lb in lbs:
+            lb.stop()
+        check_received(lbs, [r for r in rows if r["target"] == target and r["mode"] == mode])
     if mode != "reports" and args.nginx:
         nginx, port = start_nginx(log_dir, servers, mode == "weighted")
         rows += measure(args, NGINX, mode, port, capacity, run_load, args.loads)
@@ -247,6 +268,9 @@ def parse_args():
                              "first on this host, or 1000 x speed req/s per server")
     parser.add_argument("--calibrate-s", type=float, default=3.0,
                         help="seconds of the capacity measurement")
+    parser.add_argument("--balancers", type=int, default=1,
+                        help="mode reports: this many shortline-lb in front of the same servers "
+                             "(each server reports to all; the clients are dealt over them)")
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "bench/results"))
     args = parser.parse_args()
     if args.quick:
@@ -257,6 +281,8 @@ def parse_args():
     args.policies = [p for p in args.policies.split(",") if p]
     if not all(0 < load < 1.5 for load in args.loads) or not 1 <= args.duration <= 600:
         parser.error("--loads must be in (0, 1.5) and --duration in [1, 600]")
+    if not 1 <= args.balancers <= 3:
+        parser.error("--balancers must be from 1 to 3")
     if not 1 <= args.clients <= 64:
         parser.error("--clients must be from 1 to 64")
     return args
