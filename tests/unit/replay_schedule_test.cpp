@@ -74,6 +74,41 @@ TEST(ScheduleCursor, WalksLoopsInOrder) {
   EXPECT_TRUE(ScheduleCursor(empty, 0).done());
 }
 
+TEST(ReplaySchedule, FixedRateSpacesSendsEvenlyOverLoops) {
+  const ReplaySchedule s = ReplaySchedule::fixed_rate(3, 1000.0);  // 1 ms apart
+  EXPECT_EQ(s.pace(), ReplaySchedule::Pace::kFixedRate);
+  EXPECT_EQ(s.due_ns(0, 0), 0U);
+  EXPECT_EQ(s.due_ns(0, 2), 2'000'000U);
+  EXPECT_EQ(s.due_ns(1, 0), 3'000'000U);  // the next loop goes on at the same rate
+  EXPECT_EQ(s.due_ns(1000, 1), 3'001'000'000U);
+  EXPECT_DOUBLE_EQ(s.intended_rate_pps(), 1000.0);
+  EXPECT_DOUBLE_EQ(s.intended_rate_at(12.0), 1000.0);
+}
+
+TEST(ReplaySchedule, RampSendsAsTheIntegralOfALinearRate) {
+  // 1000 -> 3000 pps over 2 s: 4000 sends in all, 1500 in the first second.
+  const ReplaySchedule s = ReplaySchedule::ramp(10, 1000.0, 3000.0, 2.0);
+  EXPECT_EQ(s.pace(), ReplaySchedule::Pace::kRamp);
+  EXPECT_EQ(s.due_ns(0, 0), 0U);
+  EXPECT_NEAR(static_cast<double>(s.due_ns(150, 0)), 1e9, 1e3);   // send 1500 at 1 s
+  EXPECT_NEAR(static_cast<double>(s.due_ns(400, 0)), 2e9, 1e3);   // send 4000 at 2 s
+  EXPECT_NEAR(static_cast<double>(s.due_ns(0, 1)), 1e6, 1e3);     // first gap: 1 / 1000 pps
+  EXPECT_DOUBLE_EQ(s.intended_rate_at(1.0), 2000.0);
+  EXPECT_DOUBLE_EQ(s.intended_rate_pps(), 3000.0);
+  // From zero: sends k at sqrt(2 k / slope); 1000 pps/s reaches send 500 at 1 s.
+  const ReplaySchedule from_zero = ReplaySchedule::ramp(1, 0.0, 1000.0, 1.0);
+  EXPECT_EQ(from_zero.due_ns(0, 0), 0U);
+  EXPECT_NEAR(static_cast<double>(from_zero.due_ns(500, 0)), 1e9, 1e3);
+  uint64_t previous = 0;
+  for (uint64_t k = 1; k < 2000; ++k) {  // never decreasing
+    EXPECT_GE(from_zero.due_ns(k, 0), previous);
+    previous = from_zero.due_ns(k, 0);
+  }
+  // A falling ramp whose rate would reach zero never schedules past that point as "soon".
+  const ReplaySchedule falling = ReplaySchedule::ramp(1, 1000.0, 0.001, 1.0);
+  EXPECT_EQ(falling.due_ns(10'000, 0), UINT64_MAX / 2);
+}
+
 // The replay records into the client's LatencyHistogram (its buckets are tested in
 // latency_histogram_test); here, the accuracy the replay summary relies on.
 TEST(ReplayLatency, PercentilesWithinThreePercent) {
@@ -134,6 +169,34 @@ TEST(ReplayOptions, ParsesFlags) {
   EXPECT_EQ(o.speed, 1.0);
 }
 
+TEST(ReplayOptions, ParsesLoadFlags) {
+  ReplayOptions o;
+  std::string error;
+  ASSERT_EQ(parse({"c.pcap", "--target", "127.0.0.1:53", "--ramp", "100:5000:30", "--interval",
+                   "0.5", "--knee-loss", "0.02", "--knee-p99-ms", "20", "--window", "64",
+                   "--match", "flow", "--outstanding-max", "1000"}, o, error),
+            ParseOutcome::kRun) << error;
+  EXPECT_TRUE(o.ramp);
+  EXPECT_DOUBLE_EQ(o.ramp_from_pps, 100);
+  EXPECT_DOUBLE_EQ(o.ramp_to_pps, 5000);
+  EXPECT_DOUBLE_EQ(o.ramp_seconds, 30);
+  EXPECT_DOUBLE_EQ(o.interval_s, 0.5);
+  EXPECT_DOUBLE_EQ(o.knee_loss, 0.02);
+  EXPECT_DOUBLE_EQ(o.knee_p99_ms, 20);
+  EXPECT_EQ(o.window, 64U);
+  EXPECT_EQ(o.match, MatchChoice::kFlow);
+  EXPECT_EQ(o.outstanding_max, 1000U);
+  EXPECT_EQ(o.loops, 0U);  // a ramp loops the capture until it ends
+  ASSERT_EQ(parse({"c.pcap", "--target", "127.0.0.1:53", "--ramp", "0:10:1", "--loop", "2"}, o,
+                  error), ParseOutcome::kRun) << error;
+  EXPECT_EQ(o.loops, 2U);
+  ASSERT_EQ(parse({"c.pcap", "--target", "127.0.0.1:53", "--rate", "2500", "--duration", "3",
+                   "--match", "dns"}, o, error), ParseOutcome::kRun) << error;
+  EXPECT_DOUBLE_EQ(o.rate_pps, 2500);
+  EXPECT_EQ(o.match, MatchChoice::kDns);
+  EXPECT_EQ(o.loops, 1U);
+}
+
 TEST(ReplayOptions, RejectsBadInput) {
   ReplayOptions o;
   std::string error;
@@ -149,6 +212,22 @@ TEST(ReplayOptions, RejectsBadInput) {
       {"c.pcap", "--target", "127.0.0.1:53", "--flows-max", "0"},
       {"c.pcap", "--target", "127.0.0.1:53", "--bogus"},
       {"a.pcap", "b.pcap", "--target", "127.0.0.1:53"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--rate", "0"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--rate", "10", "--max-rate"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--rate", "10", "--speed", "2"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--rate", "10", "--ramp", "1:2:3"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:0:3"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:0"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "a:2:3"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:3:4"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:3", "--duration", "3"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:3000", "--interval", "1"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--window", "0"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--knee-loss", "1.5"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--knee-p99-ms", "0"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--match", "id"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--outstanding-max", "0"},
   };
   for (const auto& args : bad) {
     error.clear();

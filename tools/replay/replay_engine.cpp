@@ -1,6 +1,7 @@
 // The replay loop. Due times are absolute (start + schedule), so a late batch never shifts
 // the ones after it; the thread sleeps on a timerfd (with 1 ns timer slack) until shortly
-// before the next due time and spins the rest, draining replies all the while.
+// before the next due time and spins the rest, draining replies all the while. With a window
+// a due datagram also waits for a reply or a timeout to free a place.
 #include "tools/replay/replay_engine.h"
 
 #include <sys/epoll.h>
@@ -11,11 +12,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "dataplane/monotonic_clock.h"
@@ -29,22 +30,26 @@ constexpr uint64_t kWaitSliceNs = 200'000'000;  // wake at least this often (pro
 constexpr uint64_t kProgressNs = 1'000'000'000;
 constexpr int kEventsMax = 64;
 constexpr unsigned kRecvBatch = 32;
-constexpr size_t kRecvBytes = 2048;             // replies are counted, not kept: truncation ok
-constexpr size_t kOutstandingMax = 1024;        // send times remembered per flow
+constexpr size_t kRecvBytes = 2048;             // replies are matched, not kept: truncation ok
+constexpr uint64_t kNsPerMs = 1'000'000;
 
-// Send times of a flow's requests awaiting replies; the oldest is overwritten when full.
-struct Outstanding {
-  std::vector<uint64_t> ring;
-  size_t head = 0;
-  size_t size = 0;
-};
+std::vector<uint64_t> sends_per_flow(const CapturePlan& plan, uint32_t flow_count) {
+  std::vector<uint64_t> sends(flow_count, 0);
+  for (const auto& d : plan.datagrams) ++sends[d.flow];
+  return sends;
+}
 
 class Engine {
  public:
   Engine(const CapturePlan& plan, const ReplaySchedule& schedule, const FlowSockets& sockets,
          const EngineConfig& config, ReplayResult& result)
       : plan_(plan), schedule_(schedule), sockets_(sockets), config_(config), result_(result),
-        cursor_(schedule, config.loops_max) {}
+        cursor_(schedule, config.loops_max),
+        requests_(config.match,
+                  config.window > 0 ? std::min<uint64_t>(config.window, config.outstanding_max)
+                                    : config.outstanding_max,
+                  sends_per_flow(plan, sockets.size())),
+        timeout_ns_(uint64_t{config.timeout_ms} * kNsPerMs) {}
   ~Engine() {
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
     if (timer_fd_ >= 0) ::close(timer_fd_);
@@ -57,11 +62,19 @@ class Engine {
 
  private:
   size_t collect_due(uint64_t now);
+  [[nodiscard]] bool window_full(size_t extra) const {
+    return config_.window != 0 && requests_.outstanding() + extra >= config_.window;
+  }
   void send_batch(size_t count);
   void send_flow(uint32_t flow, size_t count);
+  unsigned prepare_flow_messages(uint32_t flow, size_t count);
+  void record_sent(uint32_t flow, unsigned first, unsigned sent, uint64_t now);
   void wait_until(uint64_t due_abs);
+  void wait_for_window();
+  void expire_old(uint64_t now);
   void poll_events(int timeout_ms);
   void drain_flow(uint32_t flow);
+  void match_reply(uint32_t flow, std::span<const std::byte> payload, uint64_t now);
   void progress(uint64_t now, bool final_line);
   void wait_for_replies();
   bool stop_requested() const { return config_.stop != nullptr && config_.stop->load(); }
@@ -77,12 +90,13 @@ class Engine {
   uint64_t start_ns_ = 0;
   uint64_t progress_next_ns_ = 0;
   bool progress_shown_ = false;
-  uint64_t outstanding_total_ = 0;
-  std::vector<Outstanding> outstanding_;
+  OutstandingRequests requests_;
+  uint64_t timeout_ns_;
   std::vector<uint32_t> due_;       // datagram indices of the current batch
   std::vector<uint8_t> due_sent_;
   std::vector<mmsghdr> send_msgs_;
-  std::vector<iovec> send_iov_;
+  std::vector<iovec> send_iov_;     // two per message: the DNS ID, then the rest
+  std::vector<std::byte> send_ids_; // the rewritten DNS ID of each message, two bytes each
   std::vector<uint64_t> send_due_;  // due time (absolute) of each datagram in due_
   std::vector<uint64_t> flow_due_;  // due time of each message in send_msgs_
   std::vector<mmsghdr> recv_msgs_;
@@ -105,12 +119,7 @@ bool Engine::setup(std::string& error) {
     error = std::string("epoll_ctl: ") + std::strerror(errno);
     return false;
   }
-  std::vector<uint64_t> per_flow(sockets_.size(), 0);
-  for (const auto& d : plan_.datagrams) ++per_flow[d.flow];
-  outstanding_.resize(sockets_.size());
   for (uint32_t flow = 0; flow < sockets_.size(); ++flow) {
-    const uint64_t wanted = config_.loops_max == 1 ? per_flow[flow] : kOutstandingMax;
-    outstanding_[flow].ring.resize(std::bit_ceil(std::clamp<uint64_t>(wanted, 1, kOutstandingMax)));
     event.data.u32 = flow;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, sockets_.fd(flow), &event) != 0) {
       error = std::string("epoll_ctl: ") + std::strerror(errno);
@@ -120,7 +129,8 @@ bool Engine::setup(std::string& error) {
   due_.resize(config_.batch_max);
   due_sent_.resize(config_.batch_max);
   send_msgs_.resize(config_.batch_max);
-  send_iov_.resize(config_.batch_max);
+  send_iov_.resize(2 * size_t{config_.batch_max});
+  send_ids_.resize(2 * size_t{config_.batch_max});
   send_due_.resize(config_.batch_max);
   flow_due_.resize(config_.batch_max);
   recv_msgs_.resize(kRecvBatch);
@@ -134,10 +144,11 @@ bool Engine::setup(std::string& error) {
   return true;
 }
 
-// Takes every datagram due by now (up to batch_max) off the cursor.
+// Takes every datagram due by now (up to batch_max, and what the window leaves) off the cursor.
 size_t Engine::collect_due(uint64_t now) {
   size_t count = 0;
-  while (count < config_.batch_max && !cursor_.done() && start_ns_ + cursor_.due_ns() <= now) {
+  while (count < config_.batch_max && !window_full(count) && !cursor_.done() &&
+         start_ns_ + cursor_.due_ns() <= now) {
     if (cursor_.index() == 0) ++result_.loops_started;
     due_[count] = static_cast<uint32_t>(cursor_.index());
     send_due_[count] = start_ns_ + cursor_.due_ns();
@@ -156,43 +167,62 @@ void Engine::send_batch(size_t count) {
   }
 }
 
-void Engine::send_flow(uint32_t flow, size_t count) {
+// Fills send_msgs_ with flow's datagrams of the batch, in recorded order; with DNS matching
+// each message's ID is replaced by the flow's next sequence numbers. Returns the count.
+unsigned Engine::prepare_flow_messages(uint32_t flow, size_t count) {
+  const bool rewrite_id = requests_.mode() == MatchMode::kDns;
+  const uint16_t first_id = requests_.next_id(flow);
   unsigned m = 0;
   for (size_t i = 0; i < count; ++i) {
     const PlannedDatagram& d = plan_.datagrams[due_[i]];
     if (due_sent_[i] != 0 || d.flow != flow) continue;
     due_sent_[i] = 1;
-    send_iov_[m] = iovec{const_cast<std::byte*>(plan_.payload_bytes.data() + d.payload_offset),
-                         d.payload_length};
+    auto* payload = const_cast<std::byte*>(plan_.payload_bytes.data() + d.payload_offset);
+    iovec* iov = &send_iov_[2 * size_t{m}];
     send_msgs_[m] = mmsghdr{};
-    send_msgs_[m].msg_hdr.msg_iov = &send_iov_[m];
-    send_msgs_[m].msg_hdr.msg_iovlen = 1;
+    send_msgs_[m].msg_hdr.msg_iov = iov;
+    if (rewrite_id) {  // every DNS payload holds a 12-byte header (checked when chosen)
+      const auto id = static_cast<uint16_t>(first_id + m);
+      std::byte* id_bytes = &send_ids_[2 * size_t{m}];
+      id_bytes[0] = static_cast<std::byte>(id >> 8);
+      id_bytes[1] = static_cast<std::byte>(id & 0xFF);
+      iov[0] = iovec{id_bytes, 2};
+      iov[1] = iovec{payload + 2, d.payload_length - 2};
+      send_msgs_[m].msg_hdr.msg_iovlen = 2;
+    } else {
+      iov[0] = iovec{payload, d.payload_length};
+      send_msgs_[m].msg_hdr.msg_iovlen = 1;
+    }
     flow_due_[m] = send_due_[i];
     ++m;
   }
-  Outstanding& out = outstanding_[flow];
+  return m;
+}
+
+// Books messages [first, first + sent) of send_msgs_ as outstanding requests.
+void Engine::record_sent(uint32_t flow, unsigned first, unsigned sent, uint64_t now) {
+  const uint32_t interval = result_.intervals.index_at(now - start_ns_);
+  result_.intervals.at(interval).sent += sent;
+  for (unsigned i = first; i < first + sent; ++i) {
+    if (!schedule_.max_rate()) result_.lateness_ns.record(now > flow_due_[i] ? now - flow_due_[i] : 0);
+    requests_.on_sent(flow, now, interval);
+  }
+}
+
+void Engine::send_flow(uint32_t flow, size_t count) {
+  const unsigned m = prepare_flow_messages(flow, count);
   for (unsigned done = 0; done < m;) {
     const uint64_t now = monotonic_ns();
     const int rc = ::sendmmsg(sockets_.fd(flow), &send_msgs_[done], m - done, 0);
     ++result_.send_calls;
     if (rc < 0 && errno == EINTR) continue;
     const unsigned sent = rc < 0 ? 0U : static_cast<unsigned>(rc);
-    for (unsigned i = done; i < done + sent; ++i) {
-      if (!schedule_.max_rate()) result_.lateness_ns.record(now > flow_due_[i] ? now - flow_due_[i] : 0);
-      const size_t mask = out.ring.size() - 1;
-      if (out.size == out.ring.size()) {  // full: forget the oldest, it counts as lost
-        out.head = (out.head + 1) & mask;
-        --out.size;
-        --outstanding_total_;
-      }
-      out.ring[(out.head + out.size) & mask] = now;
-      ++out.size;
-      ++outstanding_total_;
-    }
+    record_sent(flow, done, sent, now);
     result_.sent += sent;
     done += sent;
     if (rc < 0) {  // the first remaining datagram was refused (ECONNREFUSED, ...): skip it
       ++result_.send_errors;
+      requests_.on_not_sent(flow);
       ++done;
     }
   }
@@ -219,6 +249,19 @@ void Engine::wait_until(uint64_t due_abs) {
   poll_events(-1);
 }
 
+// The window is full: waits for a reply, or until the oldest request times out.
+void Engine::wait_for_window() {
+  const uint64_t now = monotonic_ns();
+  const auto oldest = requests_.oldest_sent_ns();
+  uint64_t wait_ns = kWaitSliceNs;
+  if (oldest) wait_ns = std::min(wait_ns, *oldest + timeout_ns_ > now ? *oldest + timeout_ns_ - now : 0);
+  poll_events(static_cast<int>((wait_ns + kNsPerMs - 1) / kNsPerMs));
+}
+
+void Engine::expire_old(uint64_t now) {
+  if (now > timeout_ns_) result_.expired += requests_.expire_sent_before(now - timeout_ns_);
+}
+
 // One epoll_wait: drains the ready flows' replies and clears the timer.
 void Engine::poll_events(int timeout_ms) {
   epoll_event events[kEventsMax];
@@ -234,9 +277,8 @@ void Engine::poll_events(int timeout_ms) {
   }
 }
 
-// Receives what a flow's socket holds (bounded rounds) and matches replies FIFO to sends.
+// Receives what a flow's socket holds (bounded rounds) and matches each reply to its request.
 void Engine::drain_flow(uint32_t flow) {
-  Outstanding& out = outstanding_[flow];
   for (int round = 0; round < 8; ++round) {
     const int rc = ::recvmmsg(sockets_.fd(flow), recv_msgs_.data(), kRecvBatch, MSG_DONTWAIT,
                               nullptr);
@@ -247,19 +289,25 @@ void Engine::drain_flow(uint32_t flow) {
     if (rc <= 0) return;  // EAGAIN
     const uint64_t now = monotonic_ns();
     for (int i = 0; i < rc; ++i) {
-      if (out.size == 0) {
-        ++result_.unmatched_replies;
-        continue;
-      }
-      const uint64_t sent_ns = out.ring[out.head];
-      out.head = (out.head + 1) & (out.ring.size() - 1);
-      --out.size;
-      --outstanding_total_;
-      ++result_.replies;
-      result_.latency_ns.record(now - sent_ns);
+      const size_t length = std::min<size_t>(recv_msgs_[i].msg_len, kRecvBytes);
+      match_reply(flow, std::span(recv_bytes_.data() + i * kRecvBytes, length), now);
     }
     if (static_cast<unsigned>(rc) < kRecvBatch) return;
   }
+}
+
+void Engine::match_reply(uint32_t flow, std::span<const std::byte> payload, uint64_t now) {
+  const auto request = requests_.on_reply(flow, payload);
+  if (!request) {
+    ++result_.unmatched_replies;
+    return;
+  }
+  const uint64_t latency = now > request->sent_ns ? now - request->sent_ns : 0;
+  ++result_.replies;
+  result_.latency_ns.record(latency);
+  IntervalCounts& interval = result_.intervals.at(request->interval);
+  ++interval.answered;
+  interval.latency_ns.record(latency);
 }
 
 void Engine::progress(uint64_t now, bool final_line) {
@@ -271,21 +319,23 @@ void Engine::progress(uint64_t now, bool final_line) {
                "\r%7.1f s  loop %" PRIu64 "  sent %" PRIu64 " (%.0f/s)  replies %" PRIu64
                "  in flight %" PRIu64 "  late max %.3f ms   ",
                elapsed_s, result_.loops_started, result_.sent, rate, result_.replies,
-               outstanding_total_, static_cast<double>(result_.lateness_ns.max_ns()) / 1e6);
+               requests_.outstanding(), static_cast<double>(result_.lateness_ns.max_ns()) / 1e6);
   if (final_line) std::fputc('\n', stderr);
   std::fflush(stderr);
   progress_shown_ = true;
 }
 
+// Waits up to the timeout for what is still outstanding; what is left then is lost.
 void Engine::wait_for_replies() {
-  const uint64_t deadline = monotonic_ns() + uint64_t{config_.timeout_ms} * 1'000'000ULL;
+  const uint64_t deadline = monotonic_ns() + timeout_ns_;
   for (;;) {
     const uint64_t now = monotonic_ns();
-    if (outstanding_total_ == 0 || now >= deadline || stop_requested()) return;
-    const uint64_t left_ms = (deadline - now + 999'999) / 1'000'000;
+    if (requests_.outstanding() == 0 || now >= deadline || stop_requested()) break;
+    const uint64_t left_ms = (deadline - now + kNsPerMs - 1) / kNsPerMs;
     poll_events(static_cast<int>(std::min<uint64_t>(left_ms, 200)));
     progress(monotonic_ns(), false);
   }
+  result_.expired += requests_.expire_sent_before(UINT64_MAX);
 }
 
 void Engine::run() {
@@ -303,11 +353,14 @@ void Engine::run() {
       result_.stop = StopReason::kDuration;
       break;
     }
+    expire_old(now);
     const size_t count = collect_due(now);
     if (count > 0) {
       send_batch(count);
       last_send_ns = monotonic_ns();
       poll_events(0);
+    } else if (window_full(0)) {
+      wait_for_window();
     } else {
       wait_until(start_ns_ + cursor_.due_ns());
     }
@@ -315,6 +368,9 @@ void Engine::run() {
   }
   result_.send_elapsed_ns = last_send_ns - start_ns_;
   wait_for_replies();
+  result_.evicted = requests_.evicted();
+  result_.outstanding_max = requests_.outstanding_max();
+  result_.match = requests_.mode();
   result_.total_elapsed_ns = monotonic_ns() - start_ns_;
   if (progress_shown_) progress(monotonic_ns(), true);
 }

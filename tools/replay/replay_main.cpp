@@ -1,16 +1,19 @@
 // shortline-replay: replays the UDP payloads of a pcap/pcapng capture to a target (usually
-// shortline-lb) at recorded pace, scaled, or at full speed, and summarises what came back.
+// shortline-lb) at recorded pace, scaled, at a fixed rate, in a ramp or in a closed loop, and
+// summarises what came back (a ramp: per interval, and the knee).
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "control/common/event_log_file.h"
 #include "tools/replay/capture_reader.h"
+#include "tools/replay/dns_query.h"
 #include "tools/replay/flow_map.h"
 #include "tools/replay/replay_engine.h"
 #include "tools/replay/replay_options.h"
@@ -57,6 +60,10 @@ std::string skip_text(const CaptureCounts& counts) {
 
 ReplaySchedule make_schedule(ReplayOptions& options, const CapturePlan& plan,
                              ReplayResult& result) {
+  if (options.rate_pps > 0) return ReplaySchedule::fixed_rate(plan.datagrams.size(), options.rate_pps);
+  if (options.ramp)
+    return ReplaySchedule::ramp(plan.datagrams.size(), options.ramp_from_pps, options.ramp_to_pps,
+                                options.ramp_seconds);
   std::vector<uint64_t> timestamps;
   timestamps.reserve(plan.datagrams.size());
   for (const auto& d : plan.datagrams) timestamps.push_back(d.timestamp_ns);
@@ -71,6 +78,48 @@ ReplaySchedule make_schedule(ReplayOptions& options, const CapturePlan& plan,
     options.max_rate = true;
   }
   return ReplaySchedule(std::move(offsets.offsets_ns), options.max_rate ? 0.0 : options.speed);
+}
+
+// The matching the options ask for; DNS only where every selected payload is a DNS query
+// (auto) or at least holds a DNS header (forced), since replay rewrites each message's ID.
+bool choose_match(const ReplayOptions& options, const CapturePlan& plan, MatchMode& mode,
+                  std::string& error) {
+  mode = MatchMode::kFlow;
+  if (options.match == MatchChoice::kFlow) return true;
+  for (size_t i = 0; i < plan.datagrams.size(); ++i) {
+    const PlannedDatagram& d = plan.datagrams[i];
+    const std::span payload(plan.payload_bytes.data() + d.payload_offset, d.payload_length);
+    if (options.match == MatchChoice::kAuto && !is_dns_query(payload)) return true;
+    if (payload.size() < kDnsHeaderBytes) {
+      error = "--match dns: selected datagram " + std::to_string(i + 1) + " holds " +
+              std::to_string(payload.size()) + " bytes, less than a DNS header";
+      return false;
+    }
+  }
+  mode = MatchMode::kDns;
+  return true;
+}
+
+// One interval for the whole run, or the ramp's rows.
+IntervalTable make_intervals(const ReplayOptions& options) {
+  if (!options.ramp) return IntervalTable(1'000'000'000, 1);
+  const auto interval_ns = static_cast<uint64_t>(options.interval_s * 1e9);
+  const auto count = static_cast<uint32_t>(std::ceil(options.ramp_seconds / options.interval_s - 1e-9));
+  return IntervalTable(interval_ns, count);
+}
+
+EngineConfig engine_config(const ReplayOptions& options, MatchMode match) {
+  EngineConfig config;
+  config.loops_max = options.loops;
+  config.duration_ns = static_cast<uint64_t>((options.ramp ? options.ramp_seconds : options.duration_s) * 1e9);
+  config.timeout_ms = options.timeout_ms;
+  config.batch_max = options.batch_max;
+  config.window = options.window;
+  config.outstanding_max = options.outstanding_max;
+  config.match = match;
+  config.progress = options.progress == 1 || (options.progress < 0 && isatty(STDERR_FILENO));
+  config.stop = &g_stop;
+  return config;
 }
 
 }  // namespace
@@ -104,7 +153,10 @@ int main(int argc, char** argv) {
     return fail(kExitUsage, options.capture_path + ": no UDP datagrams to replay (" +
                                 std::to_string(plan.counts.records_read) + " records read" +
                                 skip_text(plan.counts) + ")");
+  MatchMode match = MatchMode::kFlow;
+  if (!choose_match(options, plan, match, error)) return fail(kExitUsage, error);
   ReplayResult result;
+  result.intervals = make_intervals(options);
   result.load_elapsed_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::steady_clock::now() - load_start).count());
   const ReplaySchedule schedule = make_schedule(options, plan, result);
@@ -124,13 +176,7 @@ int main(int argc, char** argv) {
   log.write("started: " + options.capture_path + " to " + options.target.to_string() + ", " +
             std::to_string(plan.datagrams.size()) + " datagrams, " + plan.selection);
   install_signal_handlers();
-  EngineConfig config;
-  config.loops_max = options.loops;
-  config.duration_ns = static_cast<uint64_t>(options.duration_s * 1e9);
-  config.timeout_ms = options.timeout_ms;
-  config.batch_max = options.batch_max;
-  config.progress = options.progress == 1 || (options.progress < 0 && isatty(STDERR_FILENO));
-  config.stop = &g_stop;
+  const EngineConfig config = engine_config(options, match);
   if (!run_replay(plan, schedule, sockets, config, result, error)) {
     log.write("failed: " + error);
     return fail(kExitRuntime, error);

@@ -8,6 +8,10 @@
 
 namespace shortline::replay {
 
+// How replies are matched to requests: by DNS message ID when every selected payload is a
+// DNS query (auto), always (dns), or by flow in send order (flow).
+enum class MatchChoice : uint8_t { kAuto, kDns, kFlow };
+
 struct ReplayOptions {
   std::string capture_path;
   std::string target_text;
@@ -16,9 +20,20 @@ struct ReplayOptions {
   int dst_port = -1;             // --port: select this destination port instead
   double speed = 1.0;            // recorded time / replay time
   bool max_rate = false;         // ignore timestamps, send as fast as possible
-  uint64_t loops = 1;            // 0: until --duration or Ctrl-C
+  double rate_pps = 0.0;         // --rate: a fixed offered rate (0: not set)
+  bool ramp = false;             // --ramp FROM:TO:SECONDS
+  double ramp_from_pps = 0.0;
+  double ramp_to_pps = 0.0;
+  double ramp_seconds = 0.0;
+  double interval_s = 1.0;       // --interval: the ramp table's rows
+  double knee_loss = 0.01;       // --knee-loss: a fraction
+  double knee_p99_ms = 100.0;    // --knee-p99-ms
+  uint32_t window = 0;           // --window: most requests outstanding (0: no bound)
+  uint64_t outstanding_max = 262144;  // requests tracked at once (the oldest is dropped past it)
+  MatchChoice match = MatchChoice::kAuto;
+  uint64_t loops = 1;            // 0: until --duration or Ctrl-C (a ramp: until it ends)
   double duration_s = 0.0;       // 0: no bound
-  uint32_t timeout_ms = 1000;    // wait for outstanding replies after the last send
+  uint32_t timeout_ms = 1000;    // a request unanswered this long is lost
   double gap_max_s = 60.0;       // longest recorded idle gap kept (0: keep all)
   uint32_t flows_max = 1024;     // distinct source sockets
   uint32_t batch_max = 64;       // datagrams per sendmmsg
@@ -27,6 +42,8 @@ struct ReplayOptions {
   std::string log_dir;           // start and finish events to <log_dir>/replay/replay.log
 
   static constexpr uint32_t kFlowsLimit = 65536;
+  static constexpr uint32_t kWindowLimit = 1'000'000;
+  static constexpr uint64_t kOutstandingLimit = 1ULL << 24;
   static constexpr uint32_t kBatchLimit = 1024;
 };
 

@@ -1,5 +1,6 @@
 // Pacing maths for replay: monotone send offsets from capture timestamps, loops, speed
-// scaling, and the cursor that walks (loop, datagram) pairs in send order. Pure, no clocks.
+// scaling, a fixed rate, a linear ramp, and the cursor that walks (loop, datagram) pairs in
+// send order. Pure, no clocks.
 #pragma once
 
 #include <cstddef>
@@ -21,26 +22,46 @@ struct Offsets {
 [[nodiscard]] Offsets build_offsets(std::span<const uint64_t> timestamps_ns,
                                     uint64_t gap_max_ns);
 
-// When each datagram of each loop is due, in ns after the replay starts.
+// When each datagram of each loop is due, in ns after the replay starts: at the recorded pace
+// (scaled), all at once (max rate), or the capture looped in order at a rate of its own.
 class ReplaySchedule {
  public:
+  enum class Pace : uint8_t { kRecorded, kMaxRate, kFixedRate, kRamp };
+
   // speed > 0 scales recorded time (2 = twice as fast); speed == 0 means as fast as possible.
   ReplaySchedule(std::vector<uint64_t> offsets_ns, double speed);
+  // count datagrams per loop, the k-th send (over all loops) due at k / rate_pps seconds.
+  [[nodiscard]] static ReplaySchedule fixed_rate(size_t count, double rate_pps);
+  // The rate climbs linearly from from_pps to to_pps over seconds (and keeps climbing after):
+  // the k-th send is due when the integral of the rate reaches k.
+  [[nodiscard]] static ReplaySchedule ramp(size_t count, double from_pps, double to_pps,
+                                           double seconds);
 
+  [[nodiscard]] Pace pace() const { return pace_; }
   [[nodiscard]] size_t size() const { return offsets_ns_.size(); }
-  [[nodiscard]] bool max_rate() const { return speed_ == 0.0; }
+  [[nodiscard]] bool max_rate() const { return pace_ == Pace::kMaxRate; }
+  // The offered rate the schedule intends at elapsed_s (recorded pace: its mean rate).
+  [[nodiscard]] double intended_rate_at(double elapsed_s) const;
   // One loop on the recorded clock: the capture's span plus its mean gap, so that loops
   // follow each other at the capture's own pace (0 for a single datagram).
   [[nodiscard]] uint64_t period_ns() const { return period_ns_; }
   // Due time of datagram index in loop (0-based); 0 for every datagram at max rate.
   [[nodiscard]] uint64_t due_ns(uint64_t loop, size_t index) const;
-  // The recorded rate scaled by speed, datagrams per second; 0 when not defined.
+  // The recorded rate scaled by speed, or the fixed rate, or the ramp's final rate, in
+  // datagrams per second; 0 when not defined (max rate, one datagram at recorded pace).
   [[nodiscard]] double intended_rate_pps() const;
 
  private:
-  std::vector<uint64_t> offsets_ns_;
-  double speed_;
+  ReplaySchedule(Pace pace, size_t count, double from_pps, double slope_pps_per_s);
+  [[nodiscard]] uint64_t due_at_rate_ns(uint64_t send_index) const;
+
+  Pace pace_ = Pace::kRecorded;
+  std::vector<uint64_t> offsets_ns_;  // recorded pace; zeros otherwise (size() is the count)
+  double speed_ = 1.0;
   uint64_t period_ns_ = 0;
+  double rate_pps_ = 0.0;             // fixed rate, or the ramp's rate at 0
+  double slope_pps_per_s_ = 0.0;      // ramp: how fast the rate climbs
+  double ramp_seconds_ = 0.0;
 };
 
 // Walks (loop, index) in send order for loops_max loops (0: no limit).
