@@ -15,12 +15,18 @@ LOST_AT_MAX_RE = re.compile(r"Lost at that point:\s+([\d.]+)%")
 FELL_BEHIND_RE = re.compile(r"Fell behind by (\d+) queries, ending test at (\d+) qps")
 
 
-def knee_of(intervals, loss_max, p99_max_ms=None):
-    """The knee rule of shortline-replay's --ramp: the highest offered rate of an interval
-    with loss <= loss_max (and p99 <= p99_max_ms where intervals carry p99); None if none."""
+def knee_interval(intervals, loss_max, p99_max_ms=None):
+    """The knee rule of shortline-replay's --ramp: the interval with the highest offered rate
+    among those with loss <= loss_max (and p99 <= p99_max_ms where intervals carry p99)."""
     good = [i for i in intervals if i["offered_pps"] > 0 and i["loss"] <= loss_max and
             (p99_max_ms is None or i.get("p99_us") is None or i["p99_us"] <= 1000 * p99_max_ms)]
-    return max((i["offered_pps"] for i in good), default=None)
+    return max(good, key=lambda i: i["offered_pps"], default=None)
+
+
+def knee_of(intervals, loss_max, p99_max_ms=None):
+    """The knee's offered rate by that rule; None when no interval qualifies."""
+    knee = knee_interval(intervals, loss_max, p99_max_ms)
+    return knee["offered_pps"] if knee else None
 
 
 def replay_ramp(replay, capture, port, dst_port, ramp, cfg):
@@ -37,9 +43,13 @@ def replay_ramp(replay, capture, port, dst_port, ramp, cfg):
         sys.exit(f"error: {' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
     summary = parse_json_object(done.stdout)
     knee = summary.get("knee") or {}
+    intervals = summary.get("intervals", [])
     return {"tool": "shortline-replay", "argv": argv, "wall_s": wall_s,
             "knee_pps": knee.get("pps"), "knee_interval": knee.get("interval"),
-            "intervals": summary.get("intervals", []), "summary": summary}
+            "knee_answered_pps": knee.get("answered_pps"),
+            # The same rule applied here to its table: a check on the tool's own knee.
+            "knee_pps_recomputed": knee_of(intervals, cfg.knee_loss, cfg.knee_p99_ms),
+            "intervals": intervals, "summary": summary}
 
 
 def parse_json_object(stdout):
@@ -74,7 +84,9 @@ def resperf_ramp(query_file, port, high, seconds, cfg, tmp, tag):
     return {"tool": "resperf", "argv": argv, "wall_s": wall_s,
             "max_throughput_pps": float(throughput.group(1)) if throughput else None,
             "lost_at_max_pct": float(lost.group(1)) if lost else None,
-            "knee_pps": knee_of(intervals, cfg.knee_loss), "intervals": intervals,
+            "knee_pps": knee_of(intervals, cfg.knee_loss),
+            "knee_answered_pps": (knee_interval(intervals, cfg.knee_loss) or {}).get(
+                "answered_pps"), "intervals": intervals,
             "status": status, "statistics": statistics_block(done.stdout)}
 
 

@@ -38,11 +38,11 @@ def parse_args():
     ap.add_argument("--capture", default=os.path.join(HERE, "..", "..", "..", "shared",
                                                       "captures", "dns_udp.pcap"))
     ap.add_argument("--dst-port", type=int, default=53, help="the capture's DNS server port")
-    ap.add_argument("--max", type=int, default=120_000,
+    ap.add_argument("--max", type=int, default=200_000,
                     help="top of the ramp, datagrams/s (lb rows; well past their knee)")
-    ap.add_argument("--direct-max", type=int, default=250_000, help="top for the direct rows")
-    ap.add_argument("--ramp-seconds", type=float, default=12.0)
-    ap.add_argument("--interval", type=float, default=0.5, help="table / plot interval, s")
+    ap.add_argument("--direct-max", type=int, default=300_000, help="top for the direct rows")
+    ap.add_argument("--ramp-seconds", type=float, default=15.0)
+    ap.add_argument("--interval", type=float, default=1.0, help="table / plot interval, s")
     ap.add_argument("--knee-loss", type=float, default=0.01, help="loss bound, fraction")
     ap.add_argument("--knee-p99-ms", type=float, default=100.0)
     ap.add_argument("--timeout-ms", type=int, default=1000)
@@ -84,19 +84,29 @@ def measure(a, row, run, fleet, query_file, tmp):
     tool, path, _ = ROWS[row]
     port = fleet["lb_port"] if path == "lb" else fleet["knotd_ports"][0]
     high = a.max if path == "lb" else a.direct_max
+    drops_before = udp_receive_buffer_drops()
     if tool == "resperf":
         record = knee_rows.resperf_ramp(query_file, port, high, a.ramp_seconds, a, tmp,
                                         f"{row}-{run}")
     else:
         record = knee_rows.replay_ramp(binary(a.build_dir, "shortline-replay"), a.capture,
                                        port, a.dst_port, (0, high, a.ramp_seconds), a)
-    record.update({"row": row, "run": run, "max_pps": high})
+    drops = udp_receive_buffer_drops() - drops_before
+    record.update({"row": row, "run": run, "max_pps": high, "udp_rcvbuf_errors": drops})
     knee = record["knee_pps"]
     extra = (f", Maximum throughput {record['max_throughput_pps']:.0f}"
              if tool == "resperf" and record["max_throughput_pps"] is not None else "")
     print(f"  {row} run {run}: knee {'none' if knee is None else f'{knee:.0f}'} pps{extra} "
-          f"({record['wall_s']:.1f} s)", flush=True)
+          f"({record['wall_s']:.1f} s, {drops} UDP receive-buffer drops on the host)", flush=True)
     return record
+
+
+def udp_receive_buffer_drops():
+    """The host's UDP RcvbufErrors (/proc/net/snmp): datagrams dropped on full socket
+    buffers anywhere on the machine, client or server; a row's delta says where loss may be."""
+    with open("/proc/net/snmp") as snmp:
+        udp = [line.split() for line in snmp if line.startswith("Udp:")]
+    return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
 def median_or_none(values):
@@ -113,6 +123,8 @@ def summarize(a, records):
                      "what": ROWS[row][2], "max_pps": mine[0]["max_pps"],
                      "knee_pps_runs": [r["knee_pps"] for r in mine],
                      "knee_pps_median": median_or_none(r["knee_pps"] for r in mine),
+                     "knee_answered_pps_median":
+                         median_or_none(r.get("knee_answered_pps") for r in mine),
                      "max_throughput_runs": [r.get("max_throughput_pps") for r in mine],
                      "max_throughput_median":
                          median_or_none(r.get("max_throughput_pps") for r in mine)})
@@ -142,16 +154,17 @@ def print_table(a, rows, fleet):
           f"0 -> max over {a.ramp_seconds:g} s, {a.interval:g} s intervals, knee: loss <= "
           f"{100 * a.knee_loss:g} % and p99 <= {a.knee_p99_ms:g} ms, {a.runs} runs\n")
     print("| row | path | ramp max pps | knee pps (median) | knee pps (runs) "
-          "| resperf Maximum throughput (median; runs) | knee / resperf max throughput "
-          "| knee / resperf knee |")
-    print("| --- | --- | ---: | ---: | --- | --- | ---: | ---: |")
+          "| answered at knee (median) | resperf Maximum throughput (median; runs) "
+          "| knee / resperf max throughput | knee / resperf knee |")
+    print("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |")
     for r in rows:
         throughput = ""
         if r["tool"] == "resperf":
             throughput = (f"{pps(r['max_throughput_median'])}; "
                           + ", ".join(pps(v) for v in r["max_throughput_runs"]))
         print(f"| {r['row']} | {r['path']} | {r['max_pps']} | {pps(r['knee_pps_median'])} "
-              f"| {', '.join(pps(v) for v in r['knee_pps_runs'])} | {throughput} "
+              f"| {', '.join(pps(v) for v in r['knee_pps_runs'])} "
+              f"| {pps(r['knee_answered_pps_median'])} | {throughput} "
               f"| {ratio(r.get('ratio_to_resperf_max_throughput'))} "
               f"| {ratio(r.get('ratio_to_resperf_knee'))} |")
     print("\nresperf's knee column applies shortline-replay's rule to resperf's plot buckets "
