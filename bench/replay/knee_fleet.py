@@ -151,7 +151,9 @@ def start_lb(lb_binary, tmp, listen_port, backend_ports, probe, workers=1):
             "--backend", ",".join(f"127.0.0.1:{port}" for port in backend_ports)]
     child = Child("shortline-lb", argv, tmp)
     port = child.wait_listening()
-    wait_answering(child, port, *probe)
+    rcode = wait_answering(child, port, *probe)
+    if rcode not in ("NOERROR", "NXDOMAIN"):
+        raise RuntimeError(f"shortline-lb answers {probe[0]} {probe[1]} with {rcode}")
     return port
 
 
