@@ -145,10 +145,16 @@ def start_knotds(count, tmp, zone_dir, apexes, probe, ports):
 
 
 def start_lb(lb_binary, tmp, listen_port, backend_ports, probe, workers=1):
-    """shortline-lb with static backends (default policy, packet affinity), answering the
-    probe through a knotd; returns its port."""
+    """shortline-lb with static backends (default policy, packet affinity, passive health),
+    answering the probe through a knotd; returns its port."""
     argv = [lb_binary, "--listen", f"127.0.0.1:{listen_port}", "--workers", str(workers),
             "--backend", ",".join(f"127.0.0.1:{port}" for port in backend_ports)]
+    help_text = subprocess.run([lb_binary, "--help"], capture_output=True, text=True,
+                               timeout=10).stdout
+    if "--admin" in help_text:  # not the fixed default port: another run may hold it
+        argv += ["--admin", "127.0.0.1:0"]
+    if "--controller-port" in help_text:
+        argv += ["--controller-port", "0"]  # static servers: no ScaleRequests
     child = Child("shortline-lb", argv, tmp)
     port = child.wait_listening()
     rcode = wait_answering(child, port, *probe)

@@ -13,6 +13,7 @@ runs, resperf's Maximum throughput, the ratio replay / resperf on the same path)
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -47,6 +48,9 @@ def parse_args():
     ap.add_argument("--knee-p99-ms", type=float, default=100.0)
     ap.add_argument("--timeout-ms", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--settle-seconds", type=float, default=3.0,
+                    help="pause before each row: shortline-lb's passive health marks servers "
+                         "down after an overload's timeouts and probes them up a second later")
     ap.add_argument("--rows", default=DEFAULT_ROWS, help="comma list of " + ",".join(ROWS))
     ap.add_argument("--resperf-clients", type=int, default=1,
                     help="resperf -C: client sockets (the capture has one flow)")
@@ -58,7 +62,7 @@ def parse_args():
     if any(row not in ROWS for row in a.rows) or not a.rows:
         sys.exit(f"error: --rows takes {','.join(ROWS)}")
     if not (1 <= a.runs <= 20 and 1 <= a.ramp_seconds <= 120 and 0.1 <= a.interval <= 10 and
-            0 <= a.knee_loss < 1 and 100 <= a.max <= 5_000_000 and
+            0 <= a.knee_loss < 1 and 0 <= a.settle_seconds <= 60 and 100 <= a.max <= 5_000_000 and
             100 <= a.direct_max <= 5_000_000 and 10 <= a.timeout_ms <= 10_000):
         sys.exit("error: --runs 1..20, --ramp-seconds 1..120, --interval 0.1..10, "
                  "--knee-loss [0, 1), --max/--direct-max 100..5e6, --timeout-ms 10..10000")
@@ -66,7 +70,7 @@ def parse_args():
 
 
 def start_fleet(a, tmp):
-    """Queries, zones, 3 knotd and shortline-lb; returns (query file, probe, ports)."""
+    """Queries, zones, 3 knotd and shortline-lb; returns (query file, what was set up)."""
     query_file = os.path.join(tmp, "queries.txt")
     queries = knee_fleet.parse_queries(a.capture, query_file)
     zone_dir = os.path.join(tmp, "zones")
@@ -77,14 +81,17 @@ def start_fleet(a, tmp):
                                   queries[0])
     names = sorted({name for name, _ in queries})
     return query_file, {"queries": len(queries), "names": names[:20], "distinct_names": len(names),
-                        "zones": apexes, "knotd_ports": knots, "lb_port": lb_port}
+                        "zones": apexes, "knotd_ports": knots, "lb_port": lb_port,
+                        "probe": list(queries[0])}
 
 
 def measure(a, row, run, fleet, query_file, tmp):
     tool, path, _ = ROWS[row]
     port = fleet["lb_port"] if path == "lb" else fleet["knotd_ports"][0]
+    settle(a.settle_seconds, port, fleet["probe"])
     high = a.max if path == "lb" else a.direct_max
     drops_before = udp_receive_buffer_drops()
+    cpu_before = children_cpu_s()
     if tool == "resperf":
         record = knee_rows.resperf_ramp(query_file, port, high, a.ramp_seconds, a, tmp,
                                         f"{row}-{run}")
@@ -92,13 +99,33 @@ def measure(a, row, run, fleet, query_file, tmp):
         record = knee_rows.replay_ramp(binary(a.build_dir, "shortline-replay"), a.capture,
                                        port, a.dst_port, (0, high, a.ramp_seconds), a)
     drops = udp_receive_buffer_drops() - drops_before
-    record.update({"row": row, "run": run, "max_pps": high, "udp_rcvbuf_errors": drops})
+    # On 2 shared vCPUs the sender's own CPU is taken from the balancer and the servers.
+    cpu_s = children_cpu_s() - cpu_before
+    record.update({"row": row, "run": run, "max_pps": high, "udp_rcvbuf_errors": drops,
+                   "sender_cpu_s": cpu_s})
     knee = record["knee_pps"]
     extra = (f", Maximum throughput {record['max_throughput_pps']:.0f}"
              if tool == "resperf" and record["max_throughput_pps"] is not None else "")
     print(f"  {row} run {run}: knee {'none' if knee is None else f'{knee:.0f}'} pps{extra} "
-          f"({record['wall_s']:.1f} s, {drops} UDP receive-buffer drops on the host)", flush=True)
+          f"({record['wall_s']:.1f} s, sender CPU {cpu_s:.1f} s, {drops} UDP receive-buffer drops "
+          "on the host)", flush=True)
     return record
+
+
+def settle(seconds, port, probe):
+    """Lets the previous row's overload pass, then checks the target answers again."""
+    time.sleep(seconds)
+    deadline = time.monotonic() + knee_fleet.READY_TIMEOUT_S
+    while knee_fleet.probe_rcode(port, *probe) not in ("NOERROR", "NXDOMAIN"):
+        if time.monotonic() > deadline:
+            sys.exit(f"error: 127.0.0.1:{port} stopped answering {probe[0]} {probe[1]}")
+
+
+def children_cpu_s():
+    """User + system CPU seconds of the waited-for children: the senders (the servers are
+    reaped only at the end)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def udp_receive_buffer_drops():
@@ -123,6 +150,7 @@ def summarize(a, records):
                      "what": ROWS[row][2], "max_pps": mine[0]["max_pps"],
                      "knee_pps_runs": [r["knee_pps"] for r in mine],
                      "knee_pps_median": median_or_none(r["knee_pps"] for r in mine),
+                     "sender_cpu_s_median": median_or_none(r["sender_cpu_s"] for r in mine),
                      "knee_answered_pps_median":
                          median_or_none(r.get("knee_answered_pps") for r in mine),
                      "max_throughput_runs": [r.get("max_throughput_pps") for r in mine],
@@ -155,8 +183,8 @@ def print_table(a, rows, fleet):
           f"{100 * a.knee_loss:g} % and p99 <= {a.knee_p99_ms:g} ms, {a.runs} runs\n")
     print("| row | path | ramp max pps | knee pps (median) | knee pps (runs) "
           "| answered at knee (median) | resperf Maximum throughput (median; runs) "
-          "| knee / resperf max throughput | knee / resperf knee |")
-    print("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: |")
+          "| knee / resperf max throughput | knee / resperf knee | sender CPU s (median) |")
+    print("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |")
     for r in rows:
         throughput = ""
         if r["tool"] == "resperf":
@@ -166,10 +194,23 @@ def print_table(a, rows, fleet):
               f"| {', '.join(pps(v) for v in r['knee_pps_runs'])} "
               f"| {pps(r['knee_answered_pps_median'])} | {throughput} "
               f"| {ratio(r.get('ratio_to_resperf_max_throughput'))} "
-              f"| {ratio(r.get('ratio_to_resperf_knee'))} |")
+              f"| {ratio(r.get('ratio_to_resperf_knee'))} | {r['sender_cpu_s_median']:.1f} |")
     print("\nresperf's knee column applies shortline-replay's rule to resperf's plot buckets "
           "(highest sent rate with loss within the bound; no p99 there). Its Maximum "
           "throughput is the highest *answered* rate before the first bucket over -L.")
+
+
+def lb_log_events(log_path):
+    """shortline-lb's limits line and its server down/up events, for the JSON."""
+    try:
+        with open(log_path, errors="replace") as log:
+            lines = [line.strip() for line in log]
+    except OSError:
+        return {"limits": "no log", "down": [], "up": []}
+    return {"limits": next((line.split("limits: ", 1)[1] for line in lines if "limits: " in line),
+                           "no limits line"),
+            "down": [line for line in lines if " down: " in line],
+            "up": [line for line in lines if line.endswith(" up (answered a probe)")]}
 
 
 def json_path_default():
@@ -197,8 +238,12 @@ def main():
                     records.append(measure(a, row, run, fleet, query_file, tmp))
         finally:
             knee_fleet.stop_all()
+        lb_events = lb_log_events(os.path.join(tmp, "shortline-lb.log"))
     rows = summarize(a, records)
+    fleet["lb_log"] = lb_events
     print_table(a, rows, fleet)
+    print(f"\nshortline-lb: {lb_events['limits']}; servers marked down "
+          f"{len(lb_events['down'])} times in the run (passive health, after overloads)")
     json_out = a.json_out or json_path_default()
     with open(json_out, "w") as out:
         json.dump({"meta": {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "capture": a.capture,
