@@ -24,6 +24,7 @@
 
 #include "dataplane/net_address.h"
 #include "tests/integration/replay_test_support.h"
+#include "tests/integration/scripted_udp_server.h"
 
 namespace {
 
@@ -33,118 +34,6 @@ using namespace shortline::testing;
 using namespace std::chrono_literals;
 
 const std::string kBinDir = SHORTLINE_BIN_DIR;
-
-// What a ScriptedServer does with one datagram: drop it, or send it back after a delay.
-struct Verdict {
-  bool drop = false;
-  std::chrono::milliseconds delay{0};
-};
-using Script = std::function<Verdict(const std::string& payload)>;
-
-// A UDP server thread on 127.0.0.1 that answers each datagram as its script says (echoing the
-// payload), and records what it saw: arrivals with their source port and time, and the most
-// requests it held at once (received, reply not yet sent).
-class ScriptedServer {
- public:
-  struct Arrival {
-    std::string payload;
-    uint16_t source_port;
-    Clock::time_point at;
-  };
-
-  explicit ScriptedServer(Script script) : script_(std::move(script)) {
-    const auto bind_to = *NetAddress::parse("127.0.0.1:0");
-    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    const int buffer_bytes = 1 << 20;
-    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
-    if (fd_ >= 0 && bind(fd_, bind_to.sockaddr_ptr(), bind_to.length) == 0) {
-      socklen_t length = sizeof(address_.storage);
-      getsockname(fd_, address_.sockaddr_ptr(), &length);
-      address_.length = length;
-      thread_ = std::thread([this] { serve(); });
-    }
-  }
-  ~ScriptedServer() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  ScriptedServer(const ScriptedServer&) = delete;
-  ScriptedServer& operator=(const ScriptedServer&) = delete;
-
-  bool ok() const { return thread_.joinable(); }
-  const NetAddress& address() const { return address_; }
-  std::vector<Arrival> arrivals() const {
-    std::lock_guard lock(mutex_);
-    return arrivals_;
-  }
-  size_t held_max() const { return held_max_.load(); }
-
- private:
-  struct Pending {
-    Clock::time_point due;
-    std::string payload;
-    NetAddress to;
-  };
-
-  void serve() {
-    std::vector<char> buffer(70000);
-    while (!stop_) {
-      send_due();
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(wait_ms())) <= 0) continue;
-      NetAddress from;
-      socklen_t length = sizeof(from.storage);
-      const ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0, from.sockaddr_ptr(), &length);
-      if (n < 0) continue;
-      from.length = length;
-      std::string payload(buffer.data(), static_cast<size_t>(n));
-      {
-        std::lock_guard lock(mutex_);
-        arrivals_.push_back({payload, from.port(), Clock::now()});
-      }
-      const Verdict verdict = script_(payload);
-      if (verdict.drop) continue;
-      pending_.push_back({Clock::now() + verdict.delay, std::move(payload), from});
-      held_max_ = std::max(held_max_.load(), pending_.size());
-    }
-  }
-  // Sends every reply that is due (the list is short: a few hundred at most).
-  void send_due() {
-    const auto now = Clock::now();
-    for (auto it = pending_.begin(); it != pending_.end();) {
-      if (it->due > now) {
-        ++it;
-        continue;
-      }
-      (void)sendto(fd_, it->payload.data(), it->payload.size(), 0, it->to.sockaddr_ptr(),
-                   it->to.length);
-      it = pending_.erase(it);
-    }
-  }
-  int64_t wait_ms() const {
-    int64_t wait = 20;
-    const auto now = Clock::now();
-    for (const Pending& p : pending_)
-      wait = std::min<int64_t>(wait, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         p.due - now).count());
-    return std::max<int64_t>(wait, 0);
-  }
-
-  Script script_;
-  int fd_ = -1;
-  NetAddress address_;
-  std::atomic<bool> stop_{false};
-  std::atomic<size_t> held_max_{0};
-  std::vector<Pending> pending_;  // server thread only
-  mutable std::mutex mutex_;
-  std::vector<Arrival> arrivals_;
-  std::thread thread_;
-};
-
-Script echo_at_once() {
-  return [](const std::string&) { return Verdict{}; };
-}
 
 // Answers at most rate_pps (a token bucket holding burst tokens), drops the rest.
 Script answer_at_most(double rate_pps, double burst) {
@@ -217,7 +106,7 @@ RunResult replay(const std::string& capture, const NetAddress& target,
 
 TEST(ReplayLoad, FixedRateIsPacedOverTheWholeRun) {
   if (!have_replay()) GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
-  ScriptedServer server(echo_at_once());
+  ScriptedServer server("127.0.0.1:0", echo_at_once());
   ASSERT_TRUE(server.ok());
   const std::string capture = write_plain_capture(10);
   const RunResult r = replay(capture, server.address(),
@@ -250,7 +139,7 @@ TEST(ReplayLoad, WindowBoundsWhatIsOutstanding) {
   if (!have_replay()) GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
   constexpr int kWindow = 8;
   constexpr auto kDelay = 25ms;
-  ScriptedServer server([&](const std::string&) { return Verdict{false, kDelay}; });
+  ScriptedServer server("127.0.0.1:0", [&](const std::string&) { return Verdict{false, kDelay}; });
   ASSERT_TRUE(server.ok());
   const std::string capture = write_plain_capture(10);
   const RunResult r = replay(capture, server.address(),
@@ -275,7 +164,7 @@ TEST(ReplayLoad, WindowBoundsWhatIsOutstanding) {
 TEST(ReplayLoad, RampFindsTheKneeOfARateLimitedServer) {
   if (!have_replay()) GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
   constexpr double kCapacity = 1000.0;  // the server answers at most this many per second
-  ScriptedServer server(answer_at_most(kCapacity, 20));
+  ScriptedServer server("127.0.0.1:0", answer_at_most(kCapacity, 20));
   ASSERT_TRUE(server.ok());
   // DNS queries from one source: with drops and many requests in flight on one flow, only
   // message IDs tell which request a reply answers.
@@ -304,7 +193,7 @@ TEST(ReplayLoad, DnsRepliesMatchTheirQueryByIdWithSeveralInFlight) {
   // (answered at 500 ms, after the 400 ms timeout), "slow" (150 ms), "fast" (at once) and
   // "drop" (never). So replies come out of order and the late one arrives while "fast" and
   // "drop" are still in flight: matched in send order it would have been taken for theirs.
-  ScriptedServer server([](const std::string& payload) {
+  ScriptedServer server("127.0.0.1:0", [](const std::string& payload) {
     if (payload.find("late") != std::string::npos) return Verdict{false, 500ms};
     if (payload.find("slow") != std::string::npos) return Verdict{false, 150ms};
     if (payload.find("drop") != std::string::npos) return Verdict{true, {}};
@@ -347,7 +236,7 @@ TEST(ReplayLoad, RadiusCaptureIsMatchedByFlowAlone) {
   if (!have_replay()) GTEST_SKIP() << "shortline-replay not built in " << kBinDir;
   const std::string radius = std::string(SHORTLINE_SOURCE_DIR) + "/../shared/captures/RADIUS.pcap";
   if (!std::filesystem::exists(radius)) GTEST_SKIP() << "no sample capture at " << radius;
-  ScriptedServer server(echo_at_once());
+  ScriptedServer server("127.0.0.1:0", echo_at_once());
   ASSERT_TRUE(server.ok());
   const RunResult r = replay(radius, server.address(), {"--rate", "200", "--loop", "20"});
   ASSERT_EQ(r.exit_code, 0) << r.output;

@@ -25,6 +25,7 @@
 
 #include "dataplane/net_address.h"
 #include "tests/integration/replay_test_support.h"
+#include "tests/integration/scripted_udp_server.h"
 
 namespace {
 
@@ -37,68 +38,8 @@ constexpr int kFlows = 4;           // three IPv4 sources and one IPv6 source
 constexpr int kRequests = 24;       // to UDP port 53, 25 ms apart in the capture
 constexpr uint64_t kGapNs = 25'000'000;
 
-// A UDP echo server thread that records what arrived: payload, source port, arrival time.
-class RecordingEcho {
- public:
-  struct Arrival {
-    std::string payload;
-    uint16_t source_port;
-    Clock::time_point at;
-  };
-  explicit RecordingEcho(const char* host) {
-    const auto bind_to = *NetAddress::parse(std::string(host));
-    fd_ = socket(bind_to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    const int buffer_bytes = 1 << 20;  // a max-rate burst must not overflow the echo socket
-    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
-    if (fd_ >= 0 && bind(fd_, bind_to.sockaddr_ptr(), bind_to.length) == 0) {
-      socklen_t length = sizeof(address_.storage);
-      getsockname(fd_, address_.sockaddr_ptr(), &length);
-      address_.length = length;
-      thread_ = std::thread([this] { serve(); });
-    }
-  }
-  ~RecordingEcho() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return thread_.joinable(); }
-  const NetAddress& address() const { return address_; }
-  std::vector<Arrival> arrivals() const {
-    std::lock_guard lock(mutex_);
-    return arrivals_;
-  }
-  size_t count() const {
-    std::lock_guard lock(mutex_);
-    return arrivals_.size();
-  }
-
- private:
-  void serve() {
-    std::vector<char> buffer(70000);
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) <= 0) continue;
-      NetAddress from;
-      socklen_t length = sizeof(from.storage);
-      const ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0, from.sockaddr_ptr(), &length);
-      if (n < 0) continue;
-      from.length = length;
-      {
-        std::lock_guard lock(mutex_);
-        arrivals_.push_back({std::string(buffer.data(), static_cast<size_t>(n)), from.port(),
-                             Clock::now()});
-      }
-      (void)sendto(fd_, buffer.data(), static_cast<size_t>(n), 0, from.sockaddr_ptr(), length);
-    }
-  }
-  int fd_ = -1;
-  NetAddress address_;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::vector<Arrival> arrivals_;
-  std::thread thread_;
-};
+// The echo server of these tests: answers at once, records what arrived.
+using RecordingEcho = ScriptedServer;
 
 // "flow=F seq=S " padded with '.' to a size that varies per request.
 std::string request_payload(int flow, int seq) {
