@@ -24,114 +24,22 @@
 #include <gtest/gtest.h>
 
 #include "dataplane/net_address.h"
+#include "tests/integration/replay_test_support.h"
+#include "tests/integration/scripted_udp_server.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using shortline::NetAddress;
+using namespace shortline::testing;
 
 const std::string kBinDir = SHORTLINE_BIN_DIR;
 constexpr int kFlows = 4;           // three IPv4 sources and one IPv6 source
 constexpr int kRequests = 24;       // to UDP port 53, 25 ms apart in the capture
 constexpr uint64_t kGapNs = 25'000'000;
 
-// A UDP echo server thread that records what arrived: payload, source port, arrival time.
-class RecordingEcho {
- public:
-  struct Arrival {
-    std::string payload;
-    uint16_t source_port;
-    Clock::time_point at;
-  };
-  explicit RecordingEcho(const char* host) {
-    const auto bind_to = *NetAddress::parse(std::string(host));
-    fd_ = socket(bind_to.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    const int buffer_bytes = 1 << 20;  // a max-rate burst must not overflow the echo socket
-    if (fd_ >= 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buffer_bytes, sizeof(buffer_bytes));
-    if (fd_ >= 0 && bind(fd_, bind_to.sockaddr_ptr(), bind_to.length) == 0) {
-      socklen_t length = sizeof(address_.storage);
-      getsockname(fd_, address_.sockaddr_ptr(), &length);
-      address_.length = length;
-      thread_ = std::thread([this] { serve(); });
-    }
-  }
-  ~RecordingEcho() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return thread_.joinable(); }
-  const NetAddress& address() const { return address_; }
-  std::vector<Arrival> arrivals() const {
-    std::lock_guard lock(mutex_);
-    return arrivals_;
-  }
-  size_t count() const {
-    std::lock_guard lock(mutex_);
-    return arrivals_.size();
-  }
-
- private:
-  void serve() {
-    std::vector<char> buffer(70000);
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) <= 0) continue;
-      NetAddress from;
-      socklen_t length = sizeof(from.storage);
-      const ssize_t n = recvfrom(fd_, buffer.data(), buffer.size(), 0, from.sockaddr_ptr(), &length);
-      if (n < 0) continue;
-      from.length = length;
-      {
-        std::lock_guard lock(mutex_);
-        arrivals_.push_back({std::string(buffer.data(), static_cast<size_t>(n)), from.port(),
-                             Clock::now()});
-      }
-      (void)sendto(fd_, buffer.data(), static_cast<size_t>(n), 0, from.sockaddr_ptr(), length);
-    }
-  }
-  int fd_ = -1;
-  NetAddress address_;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::vector<Arrival> arrivals_;
-  std::thread thread_;
-};
-
-// Ethernet + IPv4/IPv6 + UDP frame. Addresses 10.9.0.<n> / 2001:db8::<n>.
-std::vector<uint8_t> frame(bool v6, uint8_t src_host, uint16_t sport, uint8_t dst_host,
-                           uint16_t dport, const std::string& payload) {
-  std::vector<uint8_t> f(12, 0x02);
-  f.push_back(v6 ? 0x86 : 0x08);
-  f.push_back(v6 ? 0xDD : 0x00);
-  const size_t udp_length = 8 + payload.size();
-  if (v6) {
-    std::vector<uint8_t> ip(40, 0);
-    ip[0] = 0x60;
-    ip[4] = static_cast<uint8_t>(udp_length >> 8);
-    ip[5] = static_cast<uint8_t>(udp_length);
-    ip[6] = 17;
-    ip[8] = ip[24] = 0x20;
-    ip[9] = ip[25] = 0x01;
-    ip[10] = ip[26] = 0x0d;
-    ip[11] = ip[27] = 0xb8;
-    ip[23] = src_host;
-    ip[39] = dst_host;
-    for (uint8_t b : ip) f.push_back(b);
-  } else {
-    const size_t total = 20 + udp_length;
-    const uint8_t ip[20] = {0x45, 0, static_cast<uint8_t>(total >> 8), static_cast<uint8_t>(total),
-                            0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, src_host, 10, 9, 0, dst_host};
-    for (uint8_t b : ip) f.push_back(b);
-  }
-  const uint8_t udp[8] = {static_cast<uint8_t>(sport >> 8), static_cast<uint8_t>(sport),
-                          static_cast<uint8_t>(dport >> 8), static_cast<uint8_t>(dport),
-                          static_cast<uint8_t>(udp_length >> 8), static_cast<uint8_t>(udp_length),
-                          0, 0};
-  for (uint8_t b : udp) f.push_back(b);
-  for (char c : payload) f.push_back(static_cast<uint8_t>(c));
-  return f;
-}
+// The echo server of these tests: answers at once, records what arrived.
+using RecordingEcho = ScriptedServer;
 
 // "flow=F seq=S " padded with '.' to a size that varies per request.
 std::string request_payload(int flow, int seq) {
@@ -146,15 +54,8 @@ int flow_of(const std::string& payload) { return std::atoi(payload.c_str() + 5);
 // every other request (to the sources' ports, so port 53 stays the busiest), an ARP frame.
 std::string write_capture() {
   const std::string path = testing::TempDir() + "shortline-replay-test.pcap";
-  pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
-  pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
-  auto add = [dumper](const std::vector<uint8_t>& f, uint64_t ts_ns) {
-    pcap_pkthdr h{};
-    h.ts.tv_sec = static_cast<time_t>(ts_ns / 1'000'000'000);
-    h.ts.tv_usec = static_cast<suseconds_t>(ts_ns % 1'000'000'000);
-    h.caplen = h.len = static_cast<uint32_t>(f.size());
-    pcap_dump(reinterpret_cast<u_char*>(dumper), &h, f.data());
-  };
+  CaptureWriter writer(path);
+  auto add = [&writer](const std::vector<uint8_t>& f, uint64_t ts_ns) { writer.add(f, ts_ns); };
   const uint64_t t0 = 1'700'000'000ULL * 1'000'000'000ULL;
   for (int i = 0; i < kRequests; ++i) {
     const int flow = i % kFlows;
@@ -165,56 +66,7 @@ std::string write_capture() {
     if (i % 2 == 0) add(frame(v6, 53, 53, static_cast<uint8_t>(flow + 1), sport, "reply"), ts + 1000);
   }
   add(std::vector<uint8_t>(42, 0x06), t0 + kRequests * kGapNs);  // not IP: not UDP
-  pcap_dump_close(dumper);
-  pcap_close(dead);
   return path;
-}
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout
-};
-
-// Runs a command with stdout captured, killing it past timeout.
-RunResult run(const std::vector<std::string>& args, std::chrono::seconds timeout) {
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return {};
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(out[1]);
-  RunResult result;
-  const auto deadline = Clock::now() + timeout;
-  char buffer[4096];
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd p{out[0], POLLIN, 0};
-    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      kill(pid, SIGKILL);
-      break;
-    }
-    const ssize_t n = read(out[0], buffer, sizeof(buffer));
-    if (n <= 0) break;
-    result.output.append(buffer, static_cast<size_t>(n));
-  }
-  close(out[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
-}
-
-// The integer after "key": in the JSON summary, or -1.
-long long json_number(const std::string& json, const std::string& key) {
-  const auto at = json.find("\"" + key + "\":");
-  if (at == std::string::npos) return -1;
-  return std::atoll(json.c_str() + at + key.size() + 3);
 }
 
 RunResult replay(const std::string& capture, const NetAddress& target,

@@ -266,6 +266,8 @@ void Engine::expire_old(uint64_t now) {
 void Engine::poll_events(int timeout_ms) {
   epoll_event events[kEventsMax];
   const int ready = ::epoll_wait(epoll_fd_, events, kEventsMax, timeout_ms);
+  // Requests past their timeout go first, so that a late reply cannot still match one.
+  if (ready > 0) expire_old(monotonic_ns());
   for (int i = 0; i < ready; ++i) {
     const uint32_t tag = events[i].data.u32;
     if (tag == kTimerTag) {
@@ -330,6 +332,7 @@ void Engine::wait_for_replies() {
   const uint64_t deadline = monotonic_ns() + timeout_ns_;
   for (;;) {
     const uint64_t now = monotonic_ns();
+    expire_old(now);
     if (requests_.outstanding() == 0 || now >= deadline || stop_requested()) break;
     const uint64_t left_ms = (deadline - now + kNsPerMs - 1) / kNsPerMs;
     poll_events(static_cast<int>(std::min<uint64_t>(left_ms, 200)));
