@@ -214,7 +214,7 @@ def lb_log_events(log_path):
 
 
 def json_path_default():
-    results = os.path.join(HERE, "..", "results")
+    results = os.path.normpath(os.path.join(HERE, "..", "results"))
     os.makedirs(results, exist_ok=True)
     return os.path.join(results, time.strftime("knee-%Y%m%d-%H%M%S.json"))
 
