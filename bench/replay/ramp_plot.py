@@ -3,7 +3,7 @@
 rate, a line per run of each ramp row, the knees marked; resperf's buckets from its plot file
 (mean latency: resperf keeps no p99). Needs matplotlib (Debian's python3-matplotlib, Agg);
 under a python3 without it, Debian's /usr/bin/python3 draws it (bench/plot_common.py).
-    python3 bench/replay/ramp_plot.py bench/results/knee-TIME.json [OUT.png]"""
+    /usr/bin/python3 bench/replay/ramp_plot.py bench/results/knee-TIME.json [OUT.png]"""
 
 import os
 import sys
