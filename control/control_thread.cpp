@@ -2,6 +2,7 @@
 #include "control/control_thread.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -134,7 +135,10 @@ std::string ControlThread::start() {
     if (auto check_error = start_health_checks(steady_ms()); !check_error.empty())
       return check_error;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sl-control");
+    run();
+  });
   return error;
 }
 
@@ -157,6 +161,22 @@ void ControlThread::run_health_checks(int64_t now_ms) {
   checker_->tick(now_ms);
   for (const auto& t : checker_->take_transitions())
     ingest_.on_health_check(t.slot, t.healthy, t.reason, now_ms);
+}
+
+// Caller holds mutex_. Logs a stall when it is first seen and again when it ends.
+void ControlThread::check_workers(int64_t now_ms, std::vector<std::string>& events) {
+  liveness_.check(balancer_.servers(), now_ms);
+  const bool stalled = !liveness_.stalled().empty();
+  if (stalled == workers_stalled_) return;
+  workers_stalled_ = stalled;
+  if (!stalled) {
+    events.emplace_back("workers: every worker takes batches again");
+    return;
+  }
+  std::string line("workers: stalled, no batch for ");
+  line.append(std::to_string(liveness_.stalled_for_ms())).append(" ms:");
+  for (uint32_t w : liveness_.stalled()) line.append(" worker ").append(std::to_string(w));
+  events.push_back(std::move(line));
 }
 
 std::vector<std::pair<std::string, uint64_t>> ControlThread::counters() const {
@@ -201,6 +221,7 @@ void ControlThread::step(int64_t now_ms, std::vector<std::string>& events) {
     events.push_back(std::move(line));
   }
   run_health_checks(now_ms);
+  check_workers(now_ms, events);
   ingest_.tick(now_ms);
   for (auto& line : ingest_.take_events()) events.push_back(std::move(line));
   if (now_ms - scaling_at_ms_ >= config_.scaling_interval_ms) {
@@ -272,6 +293,8 @@ LbStatus ControlThread::status() const {
   const int64_t now = steady_ms();
   s.uptime_ms = static_cast<uint64_t>(std::max<int64_t>(now - started_ms_, 0));
   s.servers = server_statuses(now);
+  s.workers_stalled = liveness_.stalled();
+  s.worker_stall_ms = liveness_.stalled_for_ms();
   s.scaling.last_action = last_action_;
   s.scaling.last_reason = last_reason_;
   s.scaling.last_action_age_ms =

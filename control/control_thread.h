@@ -21,6 +21,7 @@
 #include "control/report_ingest.h"
 #include "control/scale_client.h"
 #include "control/scaling_decision.h"
+#include "control/worker_liveness.h"
 #include "dataplane/balancer.h"
 
 namespace shortline {
@@ -107,6 +108,7 @@ class ControlThread {
   void decide(int64_t now_ms, std::vector<std::string>& events);
   [[nodiscard]] std::string start_health_checks(int64_t now_ms);
   void run_health_checks(int64_t now_ms);
+  void check_workers(int64_t now_ms, std::vector<std::string>& events);
   void add_check_status(ServerStatus& status, uint32_t slot) const;
   [[nodiscard]] std::vector<ServerStatus> server_statuses(int64_t now_ms) const;
   [[nodiscard]] std::optional<uint32_t> find_slot_locked(std::string_view server) const;
@@ -132,6 +134,8 @@ class ControlThread {
   std::string last_action_;
   std::string last_reason_;
   int64_t last_action_ms_ = kNever;
+  WorkerLiveness liveness_;
+  bool workers_stalled_ = false;  // as last logged
 
   EventSink event_sink_;
   std::atomic<bool> stop_{false};

@@ -365,6 +365,7 @@ std::string to_json(const LbStatus& status) {
                       {"uptime_ms", status.uptime_ms},
                       {"listen_address", status.listen_address},
                       {"workers", status.workers},
+                      {"workers_stalled", status.workers_stalled},
                       {"policy", status.policy},
                       {"affinity", status.affinity},
                       {"servers", std::move(servers)},
@@ -386,6 +387,9 @@ std::string to_prometheus(const LbStatus& status) {
              number(static_cast<double>(status.uptime_ms) / 1e3));
   out.single("shortline_workers", "gauge", "data-plane worker threads",
              number(uint64_t{status.workers}));
+  out.single("shortline_workers_stalled", "gauge",
+             "data-plane workers that have taken no batch for 2 s or more (unhealthy)",
+             number(static_cast<uint64_t>(status.workers_stalled.size())));
   write_build_info(out, status);
   write_counters(out, status);
   write_workers(out, status);

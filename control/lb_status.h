@@ -62,6 +62,8 @@ struct LbStatus {
   uint64_t uptime_ms = 0;
   std::string listen_address;
   uint32_t workers = 0;
+  std::vector<uint32_t> workers_stalled;  // workers that took no batch for seconds (by id)
+  int64_t worker_stall_ms = 0;            // for how long
   std::string policy;
   std::string affinity;
   std::vector<ServerStatus> servers;

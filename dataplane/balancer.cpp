@@ -175,6 +175,8 @@ std::string Balancer::start_workers() {
         std::make_unique<Worker>(w, config_, plan_.per_worker, *table_, stats_[w]));
   for (uint32_t w = 0; w < config_.workers; ++w) {
     threads_.emplace_back([this, w, &ready] {
+      // "sl-worker-N" in top -H, ps -L and /proc/PID/task/*/comm (15 characters at most).
+      pthread_setname_np(pthread_self(), ("sl-worker-" + std::to_string(w)).c_str());
       if (config_.pin_workers) {
         cpu_set_t cpus;
         CPU_ZERO(&cpus);

@@ -33,6 +33,14 @@ const PoolSnapshot* ServerTable::enter_batch(uint32_t worker) {
 
 void ServerTable::go_offline(uint32_t worker) { epochs_[worker].seen.store(kOffline); }
 
+uint64_t ServerTable::announce_epoch() { return global_epoch_.fetch_add(1) + 1; }
+
+std::optional<uint64_t> ServerTable::worker_seen_epoch(uint32_t worker) const {
+  const uint64_t seen = epochs_[worker].seen.load();
+  if (seen == kOffline) return std::nullopt;
+  return seen;
+}
+
 void ServerTable::refresh_maglev_locked(PoolSnapshot& next) const {
   if (next.settings.policy != Policy::maglev) {
     next.maglev.reset();

@@ -143,6 +143,15 @@ class ServerTable {
   // Frees retired snapshots that no worker can still hold. Returns how many remain.
   std::size_t reclaim();
 
+  // --- liveness (control side; lock-free) ---
+  // Moves the global epoch on and returns the new one: every running worker sees it when it
+  // next enters a batch.
+  uint64_t announce_epoch();
+  // The last epoch worker saw in enter_batch, or nothing while it is offline (not started
+  // yet, or stopping).
+  [[nodiscard]] std::optional<uint64_t> worker_seen_epoch(uint32_t worker) const;
+  [[nodiscard]] uint32_t worker_count() const { return workers_; }
+
  private:
   struct alignas(64) WorkerEpoch {
     std::atomic<uint64_t> seen{kOffline};

@@ -6,17 +6,24 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane/net_address.h"
 
 namespace shortline {
 
-// The body of GET `path` from the admin endpoint (HTTP/1.0, read to the close), or "".
-inline std::string http_get(const NetAddress& admin, const std::string& path) {
+struct HttpResponse {
+  int status = 0;  // 0: no HTTP response (refused, timed out, garbled)
+  std::string body;
+};
+
+// GET `path` from the admin endpoint (HTTP/1.0, read to the close), whatever its status.
+inline HttpResponse http_get_response(const NetAddress& admin, const std::string& path) {
   const int fd = socket(admin.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
+  if (fd < 0) return {};
   const timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
@@ -31,9 +38,15 @@ inline std::string http_get(const NetAddress& admin, const std::string& path) {
   }
   close(fd);
   const auto body = response.find("\r\n\r\n");
-  if (response.rfind("HTTP/1.", 0) != 0 || response.find(" 200 ") > 12 || body == std::string::npos)
-    return "";
-  return response.substr(body + 4);
+  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12 || body == std::string::npos)
+    return {};
+  return {std::atoi(response.c_str() + 9), response.substr(body + 4)};
+}
+
+// The body of GET `path` from the admin endpoint, or "" unless it answered 200.
+inline std::string http_get(const NetAddress& admin, const std::string& path) {
+  HttpResponse response = http_get_response(admin, path);
+  return response.status == 200 ? std::move(response.body) : std::string();
 }
 
 inline std::string backend_list(const std::vector<NetAddress>& servers) {

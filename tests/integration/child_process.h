@@ -71,6 +71,7 @@ class ChildProcess {
   }
 
   void signal(int sig) const { kill(pid_, sig); }
+  [[nodiscard]] pid_t pid() const { return pid_; }
 
   // Waits for the exit; returns the exit status, or -1 on timeout or a signal death.
   int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

@@ -333,6 +333,20 @@ TEST(LbHealthTest, HealthyWhileAServerIsUp) {
   EXPECT_EQ(health_verdict(status).reason, "no worker running");
 }
 
+TEST(LbHealthTest, AStalledWorkerIsUnhealthyWhateverTheServers) {
+  LbStatus status = fixed_status();  // a server is up
+  status.workers = 2;
+  status.workers_stalled = {1};
+  status.worker_stall_ms = 2300;
+  const HealthVerdict one = health_verdict(status);
+  EXPECT_FALSE(one.healthy);
+  EXPECT_EQ(one.reason, "worker 1 stalled (no batch for 2300 ms)");
+  status.workers_stalled = {0, 1};
+  EXPECT_EQ(health_verdict(status).reason, "workers 0, 1 stalled (no batch for 2300 ms)");
+  EXPECT_NE(to_prometheus(status).find("shortline_workers_stalled 2"), std::string::npos);
+  EXPECT_NE(to_json(status).find("\"workers_stalled\":[0,1]"), std::string::npos);
+}
+
 TEST_F(AdminHttpTest, HealthzIs200WhileAServerIsUpElse503WithTheReason) {
   start();
   const auto up = get("/healthz");
