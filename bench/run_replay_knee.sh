@@ -4,8 +4,8 @@
 # python3-matplotlib (the picture); builds shortline-lb and shortline-replay (a first run
 # configures and builds everything with tools/setup.sh); then runs
 # bench/replay/run_knee_bench.py (see bench/replay/README.md). Flags pass through.
-#   bench/run_replay_knee.sh [--runs 3] [--max 200000] [--direct-max 300000]
-#                            [--ramp-seconds 15] [--interval 1] [--capture FILE] ...
+#   bench/run_replay_knee.sh [--runs 3] [--max 160000] [--direct-max 260000]
+#                            [--ramp-seconds 30] [--interval 0.5] [--capture FILE] ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${SHORTLINE_BUILD_DIR:-build/release}"

@@ -39,11 +39,11 @@ def parse_args():
     ap.add_argument("--capture", default=os.path.join(HERE, "..", "..", "..", "shared",
                                                       "captures", "dns_udp.pcap"))
     ap.add_argument("--dst-port", type=int, default=53, help="the capture's DNS server port")
-    ap.add_argument("--max", type=int, default=200_000,
+    ap.add_argument("--max", type=int, default=160_000,
                     help="top of the ramp, datagrams/s (lb rows; well past their knee)")
-    ap.add_argument("--direct-max", type=int, default=300_000, help="top for the direct rows")
-    ap.add_argument("--ramp-seconds", type=float, default=15.0)
-    ap.add_argument("--interval", type=float, default=1.0, help="table / plot interval, s")
+    ap.add_argument("--direct-max", type=int, default=260_000, help="top for the direct rows")
+    ap.add_argument("--ramp-seconds", type=float, default=30.0)
+    ap.add_argument("--interval", type=float, default=0.5, help="table / plot interval, s")
     ap.add_argument("--knee-loss", type=float, default=0.01, help="loss bound, fraction")
     ap.add_argument("--knee-p99-ms", type=float, default=100.0)
     ap.add_argument("--timeout-ms", type=int, default=1000)
