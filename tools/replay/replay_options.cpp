@@ -274,7 +274,8 @@ Limits:
   --batch N          datagrams per sendmmsg (default 64, at most 1024)
   --outstanding-max N
                      requests tracked at once (default 262144); past it the oldest is
-                     given up and counted as lost (evicted)
+                     given up and counted as lost (evicted). One flow holds at most 65536
+                     (the DNS IDs) and its share of the capture's sends (at least 64)
 
 Exit status: 0 replayed, 1 runtime error (sockets), 2 usage or capture file error.
 )";
