@@ -62,8 +62,8 @@ ReplaySchedule ReplaySchedule::ramp(size_t count, double from_pps, double to_pps
 uint64_t ReplaySchedule::due_at_rate_ns(uint64_t send_index) const {
   if (send_index == 0) return 0;
   const auto k = static_cast<long double>(send_index);
-  const long double a = rate_pps_;
-  const long double b = slope_pps_per_s_;
+  const auto a = static_cast<long double>(rate_pps_);
+  const auto b = static_cast<long double>(slope_pps_per_s_);
   long double seconds = 0.0L;
   if (b == 0.0L) {
     seconds = k / a;

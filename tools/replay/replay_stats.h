@@ -49,8 +49,8 @@ struct ReplayResult {
 // "recorded", "max_rate", "rate" or "ramp".
 [[nodiscard]] const char* pace_name(const ReplayOptions& options);
 // printf into a std::string (pieces of a summary line; at most 511 characters).
-__attribute__((format(printf, 1, 2))) [[nodiscard]] std::string format_line(const char* format,
-                                                                             ...);
+[[nodiscard]] std::string format_line(const char* format, ...)
+    __attribute__((format(printf, 1, 2)));
 // JSON string literal with quotes and escapes.
 [[nodiscard]] std::string json_quote(const std::string& text);
 
