@@ -105,7 +105,7 @@ constexpr std::string_view kLiveKeys[] = {
     // data plane, published to the workers with the pool snapshot
     "request_timeout_ms", "session_idle_timeout_ms", "session_unreplied_timeout_ms",
     "source_requests_per_s", "source_requests_burst", "source_sessions_per_s",
-    "prefix_requests_per_s", "source_sessions_max", "maglev_load_bound",
+    "prefix_requests_per_s", "source_sessions_max", "maglev_load_bound", "peer_balancers",
     // the control thread
     "report_interval_ms", "missed_reports", "control_allowed_sources", "auth_key_file",
     "allow_unauthenticated_reports",

@@ -78,6 +78,10 @@ constexpr Flag kFlags[] = {
   {"--affinity", "NAME", "affinity", "packet|flow (flow: a client stays on one server)",
    [](const Config& c) { return std::string(affinity_name(dp(c).affinity)); },
    [](const Config& from, Config& to) { dp(to).affinity = dp(from).affinity; }},
+  {"--peer-balancers", "N", "peer_balancers",
+   "other balancers in front of the same reporting servers (0 = alone)",
+   [](const Config& c) { return number_text(dp(c).peer_balancers); },
+   [](const Config& from, Config& to) { dp(to).peer_balancers = dp(from).peer_balancers; }},
   {"--responses", "N", "responses_per_request", "replies expected per request, 0 = one-way",
    [](const Config& c) { return number_text(dp(c).responses_per_request); },
    [](const Config& from, Config& to) {

@@ -49,6 +49,7 @@ struct DataplaneConfig {
   uint32_t source_requests_burst = 0;      // bucket depth; 0 = one second's worth
   uint32_t source_sessions_per_s = 0;      // token bucket on new sessions per source address
   uint32_t prefix_requests_per_s = 0;      // token bucket on requests per prefix
+  uint32_t peer_balancers = 0;             // other balancers in front of the same servers
   uint32_t source_sessions_max = 0;        // open sessions per source; 0 = 1/4 of a worker's
   uint32_t socket_buffer_bytes = 4u << 20; // SO_RCVBUF and SO_SNDBUF of each listen socket
   uint32_t timer_work_max = 256;           // sessions a timer pass may close per iteration
@@ -65,6 +66,7 @@ struct DataplaneConfig {
   static constexpr uint32_t kWorkersMax = 256;
   static constexpr uint32_t kServersMax = 65536;
   static constexpr uint32_t kSessionsMax = 1u << 24;
+  static constexpr uint32_t kPeerBalancersMax = 63;  // controller.balancers holds at most 64
   static constexpr uint32_t kDatagramBytesMax = 65507;  // UDP over IPv4
   static constexpr uint32_t kBuffersPerWorkerMax = 32768;  // io_uring buffer ring limit
   static constexpr uint32_t kBatchSizeMax = 1024;

@@ -71,6 +71,9 @@ inline constexpr DataplaneLimit kRows[] = {
    "requests per second per /24 (IPv4) or /56 (IPv6) prefix, per worker; 0 = no limit"},
   {"source_sessions_max", &Dp::source_sessions_max, 0, 0, Dp::kSessionsMax, LimitRule::range,
    "open sessions per source address, per worker; 0 = a quarter of a worker's sessions"},
+  {"peer_balancers", &Dp::peer_balancers, 0, 0, Dp::kPeerBalancersMax, LimitRule::range,
+   "other balancers in front of the same reporting servers; each placement since a server's "
+   "last report counts this many more times (theirs likely went there too); 0 = alone"},
   {"socket_buffer_bytes", &Dp::socket_buffer_bytes, 4u << 20, Dp::kSocketBufferBytesMin,
    Dp::kSocketBufferBytesMax, LimitRule::range, "SO_RCVBUF and SO_SNDBUF of each listen socket"},
   {"timer_work_max", &Dp::timer_work_max, 256, 1, Dp::kTimerWorkMax, LimitRule::range,

@@ -22,6 +22,7 @@ struct LiveSettings {
   uint32_t prefix_requests_per_s = 0;
   uint32_t source_sessions_max = 0;
   double maglev_load_bound = 2.0;
+  uint32_t peer_balancers = 0;
 
   friend bool operator==(const LiveSettings&, const LiveSettings&) = default;
 };
@@ -38,6 +39,7 @@ struct LiveSettings {
   s.prefix_requests_per_s = config.prefix_requests_per_s;
   s.source_sessions_max = config.source_sessions_max;
   s.maglev_load_bound = config.maglev_load_bound;
+  s.peer_balancers = config.peer_balancers;
   return s;
 }
 

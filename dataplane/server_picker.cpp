@@ -66,9 +66,18 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
     } else {
       load += slot.in_flight.load(std::memory_order_relaxed);
     }
+    // The peers saw the same report and likely placed where we did since: count each of
+    // our placements since then once more per peer (reset by the next report, which
+    // holds their real share). Only for servers that report: others have no "since".
+    const bool peer_scaled = !one_way_ && peer_balancers_ != 0 &&
+                             slot.load_reported.load(std::memory_order_acquire);
+    if (peer_scaled)
+      load += int64_t{peer_balancers_} *
+              static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
+                                   slot.dispatched_at_report.load(std::memory_order_relaxed));
     const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
     candidates_[count_] = {m, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
-                           std::clamp<int64_t>(load, 0, kLoadMax)};
+                           std::clamp<int64_t>(load, 0, kLoadMax), peer_scaled};
     candidate_of_slot_[slot_index] = count_;
     total_load_ += candidates_[count_].load;
     total_weight_ += candidates_[count_].weight;
@@ -125,14 +134,14 @@ void ServerPicker::heap_build() {
 
 uint32_t ServerPicker::pick_shortest_queue() {
   const uint32_t chosen = heap_[0];
-  ++candidates_[chosen].load;
+  charge(chosen);
   heap_sift_down(0);  // only the root's key grew
   return chosen;
 }
 
 uint32_t ServerPicker::pick_power_of_two() {
   if (count_ == 1) {
-    ++candidates_[0].load;
+    charge(0);
     return 0;
   }
   const uint32_t first = random_below(count_);
@@ -140,7 +149,7 @@ uint32_t ServerPicker::pick_power_of_two() {
   if (second >= first) ++second;
   const uint32_t chosen =
       better(candidates_[second], candidates_[first]) ? second : first;
-  ++candidates_[chosen].load;
+  charge(chosen);
   return chosen;
 }
 

@@ -46,6 +46,10 @@ class ServerPicker {
   void set_policy(Policy policy) { policy_ = policy; }
   // maglev_load_bound (0 = off, else >= 1).
   void set_load_bound(double bound) { load_bound_ = bound; }
+  // Other balancers in front of the same reporting servers (peer_balancers): in
+  // shortest-queue and power-of-two each placement since a server's last report counts
+  // 1 + peers, as the peers, seeing that report too, likely placed there as well.
+  void set_peer_balancers(uint32_t peers) { peer_balancers_ = peers; }
   // Whether pick() reads a flow hash (maglev): other policies need none computed.
   [[nodiscard]] bool uses_flow_hash() const { return policy_ == Policy::maglev; }
 
@@ -74,7 +78,12 @@ class ServerPicker {
     uint32_t weight;
     uint32_t rank;       // position in this batch's rotated order (tie-break)
     int64_t load;        // load read at begin_batch plus this batch's placements
+    bool peer_scaled;    // each placement here also counts for the peer balancers
   };
+  // A placement on candidate c, in this batch's loads.
+  void charge(uint32_t c) {
+    candidates_[c].load += 1 + (candidates_[c].peer_scaled ? int64_t{peer_balancers_} : 0);
+  }
 
   [[nodiscard]] bool better(const Candidate& a, const Candidate& b) const;
   void heap_sift_down(uint32_t position);
@@ -91,6 +100,7 @@ class ServerPicker {
   Policy policy_;
   uint32_t capacity_;                      // server table slots
   bool one_way_;
+  uint32_t peer_balancers_ = 0;
   double load_bound_ = 2.0;
   const MaglevTable* maglev_ = nullptr;    // this batch's table (maglev policy)
   int64_t total_load_ = 0;                 // of this batch's candidates, with its picks

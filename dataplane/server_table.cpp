@@ -82,6 +82,7 @@ std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint3
   if (!index) return std::nullopt;
   ServerSlot& s = slots_[*index];
   s.other_load.store(0);
+  s.load_reported.store(false);
   s.dispatched_at_report.store(s.requests_total.load());
   s.passive_errors.store(0);
   s.probe_token.store(0);

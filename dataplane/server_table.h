@@ -35,6 +35,7 @@ struct alignas(64) ServerSlot {
   std::atomic<uint32_t> generation{0};         // bumped when the slot gets a new server
   std::atomic<uint32_t> probe_token{0};        // 1: a probe may be sent (state probing)
   std::atomic<ServerState> state{ServerState::down};
+  std::atomic<bool> load_reported{false};      // a report set other_load and dispatched_at_report
 };
 
 // One worker's learnt service time for one slot (dataplane/service_estimate.h), written by

@@ -98,6 +98,7 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
   assert(capacity.sockets > 0 && capacity.sessions > 0 && capacity.sessions <= capacity.sockets);
   std::fill_n(socket_fds_.get(), capacity.sockets, -1);
   picker_.set_load_bound(config.maglev_load_bound);
+  picker_.set_peer_balancers(config.peer_balancers);
   std::fill_n(socket_session_.get(), capacity.sockets, kNoSession);
 }
 
@@ -203,6 +204,7 @@ void Worker::apply_settings(const PoolSnapshot& pool) {
   const LiveSettings& s = pool.settings;
   picker_.set_policy(s.policy);
   picker_.set_load_bound(s.maglev_load_bound);
+  picker_.set_peer_balancers(s.peer_balancers);
   limiter_.set_limits(source_limits(s, capacity_));
   request_timeout_ns_ = s.request_timeout_ms * 1'000'000ULL;
   idle_timeout_ns_ = s.session_idle_timeout_ms * 1'000'000ULL;

@@ -131,9 +131,10 @@ def weight_of(speed):
     return max(1, round(speed * WEIGHT_PER_SPEED))
 
 
-def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, tag=""):
+def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, tag="", peers=0):
     """shortline-lb with static backends (weight 1, or by speed in mode 'weighted'), or in mode
-    'reports' with none: the servers join by reporting to its control port."""
+    'reports' with none: the servers join by reporting to its control port. `peers`: the
+    other balancers in front of the same servers (load_balancer.peer_balancers)."""
     # A port checked free, not port 0: with SO_REUSEPORT set, Linux may give port 0 a port that
     # another same-user reuseport socket holds, and the two processes then share its traffic.
     argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", f"127.0.0.1:{free_udp_port()}",
@@ -145,7 +146,10 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, ta
     if mode == "reports":
         config_path = os.path.join(log_dir, f"lb-{mode}{tag}.json")
         with open(config_path, "w") as config:
-            json.dump({"load_balancer": {"server_side_port": report_port}}, config)
+            section = {"server_side_port": report_port}
+            if peers:
+                section["peer_balancers"] = peers
+            json.dump({"load_balancer": section}, config)
         argv += ["--config", config_path]
     else:
         weighted = mode == "weighted"

@@ -221,8 +221,10 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
           f"loads are fractions of {capacity:.0f}", flush=True)
     rows = []
     for policy in args.policies:
+        peers = balancers - 1 if args.peer_balancers and "--peer-balancers" in help_text else 0
         started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
-                            report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "")
+                            report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "",
+                            peers=peers)
                    for b in range(balancers)]
         lbs = [lb for lb, _ in started]
         ports = [port for _, port in started]
@@ -271,6 +273,10 @@ def parse_args():
     parser.add_argument("--balancers", type=int, default=1,
                         help="mode reports: this many shortline-lb in front of the same servers "
                              "(each server reports to all; the clients are dealt over them)")
+    parser.add_argument("--no-peer-balancers", dest="peer_balancers", action="store_false",
+                        help="with --balancers N, leave load_balancer.peer_balancers at 0 "
+                             "instead of N - 1 (each balancer then ignores the others' likely "
+                             "placements between reports)")
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "bench/results"))
     args = parser.parse_args()
     if args.quick:

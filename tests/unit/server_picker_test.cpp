@@ -451,5 +451,29 @@ TEST(ServerPickerTest, PowerOfTwoWithOneServerCountsItsPicks) {
   expect_queue_ahead_counts_the_batch(Policy::power_of_two, table, 0);
 }
 
+// peer_balancers: each placement since a server's last report counts once more per peer,
+// in this batch and in the counts the workers published since; never for servers that have
+// not reported (they have no "since").
+TEST(ServerPickerTest, PeerBalancersCountOurPlacementsSinceTheReportForThemToo) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 2);
+  for (uint32_t s = 0; s < 2; ++s) table.slot(s).load_reported.store(true);
+  table.slot(1).in_flight.store(2);  // ours, on the wire: slot 0 is emptier
+  ServerPicker alone(Policy::shortest_queue, kMaxServers, 3, false);
+  EXPECT_EQ(place_batch(alone, table, 2), (std::vector<uint32_t>{0, 0}));
+  ServerPicker with_peers(Policy::shortest_queue, kMaxServers, 3, false);
+  with_peers.set_peer_balancers(2);
+  // Slot 0 takes the first and then weighs 0 + 3 against slot 1's 2.
+  EXPECT_EQ(place_batch(with_peers, table, 2), (std::vector<uint32_t>{0, 1}));
+  // Placements published since the report: one on slot 0 counts 3 with two peers.
+  table.slot(0).requests_total.store(1);
+  table.slot(1).in_flight.store(2);
+  table.slot(0).in_flight.store(1);
+  EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{1}));
+  // A server that never reported is judged by our own counts only.
+  table.slot(0).load_reported.store(false);
+  EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{0}));
+}
+
 }  // namespace
 }  // namespace shortline
