@@ -2,8 +2,8 @@
 // daemon (BIRD, FRR) checks before it announces the service address from this host.
 // Healthy means that a packet routed here now would be served: the workers run (the admin
 // endpoint only answers between start-up and the first step of a stop), none has stalled
-// (WorkerLiveness), and at least one server is UP. Otherwise the reason says what is missing, so that the operator sees why
-// the route was withdrawn.
+// (WorkerLiveness), and at least one server is UP. Otherwise the reason says what is
+// missing, so that the operator sees why the route was withdrawn.
 #pragma once
 
 #include <string>
