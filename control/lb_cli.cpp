@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -29,6 +30,12 @@ struct Flag {
 template <typename T>
 std::string number_text(T value) {
   return std::to_string(value);
+}
+// 2 as "2", 1.25 as "1.25": the way a user writes it.
+std::string real_text(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
 }
 std::string bool_text(bool value) { return value ? "on" : "off"; }
 const DataplaneConfig& dp(const Config& config) { return config.load_balancer.dataplane; }
@@ -78,6 +85,11 @@ constexpr Flag kFlags[] = {
   {"--affinity", "NAME", "affinity", "packet|flow (flow: a client stays on one server)",
    [](const Config& c) { return std::string(affinity_name(dp(c).affinity)); },
    [](const Config& from, Config& to) { dp(to).affinity = dp(from).affinity; }},
+  {"--maglev-load-bound", "C", "maglev_load_bound",
+   "maglev: a new flow skips a server over C x the mean load per server (0 = off)",
+   [](const Config& c) { return real_text(dp(c).maglev_load_bound); },
+   [](const Config& from, Config& to) {
+     dp(to).maglev_load_bound = dp(from).maglev_load_bound; }},
   {"--peer-balancers", "N", "peer_balancers",
    "other balancers in front of the same reporting servers (0 = alone)",
    [](const Config& c) { return number_text(dp(c).peer_balancers); },

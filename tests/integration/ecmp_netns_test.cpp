@@ -242,6 +242,20 @@ class EcmpNetnsTest : public ::testing::Test {
     }
   }
 
+  // What could have moved a flow, from each surviving balancer's exit output.
+  static std::string placement_counters(const std::vector<std::string>& outputs) {
+    std::string text;
+    for (size_t b = 0; b < outputs.size(); ++b) {
+      if (outputs[b].empty()) continue;
+      text.append("balancer ").append(std::to_string(b));
+      for (const char* name : {"flows_bounded_moves", "servers_down", "sessions_expired",
+                               "sessions_evicted", "requests_timed_out"})
+        text.append(" ").append(name).append(" ").append(std::to_string(counter(outputs[b], name)));
+      text.append("\n");
+    }
+    return text;
+  }
+
   std::unique_ptr<NetnsTopology> topology_;
   std::vector<std::unique_ptr<ChildProcess>> servers_;
   std::vector<std::unique_ptr<ChildProcess>> balancers_;
@@ -311,10 +325,15 @@ TEST_F(EcmpNetnsTest, WithOneRetryLosingABalancerLosesNothing) {
 // ---- (c) flow affinity: each flow keeps its server through the loss of a balancer ----
 // The router rehashes the lost balancer's flows (and, with hash-threshold ECMP, some of
 // the others') to another balancer, which must pick the same server: the consistent hash
-// of issue 10 item 1 (policy "maglev", with its default load bound).
+// of issue 10 item 1 (policy "maglev"). Its load bound is off here: the bound moves a new
+// flow off a server that looks hot to the balancer placing it, each balancer judging by its
+// own view, so a server stalled for a moment under a sanitizer split 1 of 64 flows in
+// about 1 of 20 runs at the default bound (counted in flows_bounded_moves). That is the
+// bound's documented trade; what is tested here is that the placement itself agrees.
 
 TEST_F(EcmpNetnsTest, FlowAffinityKeepsEachFlowOnItsServerThroughABalancerLoss) {
-  const auto failed = start_balancers({"--policy", "maglev", "--affinity", "flow"});
+  const auto failed = start_balancers(
+      {"--policy", "maglev", "--affinity", "flow", "--maglev-load-bound", "0"});
   ASSERT_FALSE(failed) << *failed;
   ASSERT_NO_FATAL_FAILURE(expect_each_balancer_answers());
   const Load load{.requests = 3000, .rate_per_s = 1000, .retries = 1,
@@ -325,11 +344,17 @@ TEST_F(EcmpNetnsTest, FlowAffinityKeepsEachFlowOnItsServerThroughABalancerLoss) 
   ASSERT_LT(gap_s * 1000, load.timeout_ms)
       << "route withdrawn " << gap_s * 1000 << " ms after the kill";
   const ClientSummary summary = finish(*client);
+  const auto outputs = stop_balancers(1);
   EXPECT_EQ(summary.answered, 3000u) << client->output();
-  EXPECT_EQ(summary.flows_on_two_servers, 0u) << client->output();
+  EXPECT_EQ(summary.flows_on_two_servers, 0u) << client->output() << placement_counters(outputs);
+  for (const auto& output : outputs) {
+    if (!output.empty()) {
+      EXPECT_EQ(counter(output, "flows_bounded_moves"), 0u) << output;
+    }
+  }
   EXPECT_GT(summary.servers, 1u) << "every flow on one server: no placement was tested\n"
                                  << client->output();
-  expect_every_balancer_served(stop_balancers(1), load);
+  expect_every_balancer_served(outputs, load);
 }
 
 }  // namespace

@@ -121,6 +121,19 @@ TEST(LbCliTest, UpstreamSocketsFlag) {
   EXPECT_NE(lb_help_text().find("--upstream-sockets N"), std::string::npos);
 }
 
+TEST(LbCliTest, MaglevLoadBoundFlag) {
+  EXPECT_EQ(must_parse({}).load_balancer.dataplane.maglev_load_bound, 2.0);
+  EXPECT_EQ(must_parse({"--maglev-load-bound", "0"}).load_balancer.dataplane.maglev_load_bound,
+            0.0);
+  EXPECT_EQ(must_parse({"--maglev-load-bound=1.25"}).load_balancer.dataplane.maglev_load_bound,
+            1.25);
+  expect_error({"--maglev-load-bound", "0.5"},
+               {"--maglev-load-bound: \"0.5\"", "0 (off) or a number from 1 to 100"});
+  expect_error({"--maglev-load-bound=lots"}, {"--maglev-load-bound: \"lots\""});
+  EXPECT_NE(lb_help_text().find("--maglev-load-bound C"), std::string::npos);
+  EXPECT_NE(lb_help_text().find("(default: 2)"), std::string::npos);
+}
+
 TEST(LbCliTest, SwitchCanBeTurnedOffExplicitly) {
   const ConfigFile file(R"({"load_balancer": {"pin_workers": true}})");
   EXPECT_FALSE(must_parse({"--config", file.path(), "--pin-workers=false"})
