@@ -222,6 +222,7 @@ void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, i
                        std::memory_order_relaxed);
     s.dispatched_at_report.store(s.requests_total.load(std::memory_order_relaxed),
                                  std::memory_order_relaxed);
+    s.in_flight_at_report.store(in_flight, std::memory_order_relaxed);
     s.load_reported.store(true, std::memory_order_release);
   }
 }

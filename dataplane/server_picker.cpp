@@ -66,15 +66,14 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
     } else {
       load += slot.in_flight.load(std::memory_order_relaxed);
     }
-    // The peers saw the same report and likely placed where we did since: count each of
-    // our placements since then once more per peer (reset by the next report, which
-    // holds their real share). Only for servers that report: others have no "since".
+    // The peers saw the same report and likely did what we did since: count the change
+    // in our own in-flight count there once more per peer (reset by the next report,
+    // which holds their real share). Placements and replies both, so a server whose
+    // queue drains looks emptier too; the peers' share never goes below none. Only for
+    // servers that report: others have no "since".
     const bool peer_scaled = !one_way_ && peer_balancers_ != 0 &&
                              slot.load_reported.load(std::memory_order_acquire);
-    if (peer_scaled)
-      load += int64_t{peer_balancers_} *
-              static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
-                                   slot.dispatched_at_report.load(std::memory_order_relaxed));
+    if (peer_scaled) load += peer_share_change(slot);
     const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
     candidates_[count_] = {m, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
                            std::clamp<int64_t>(load, 0, kLoadMax), peer_scaled};
@@ -90,6 +89,15 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
   for (uint32_t c = 0; c < count_; ++c)
     candidates_[c].rank = c >= start ? c - start : c + count_ - start;
   if (policy_ == Policy::shortest_queue) heap_build();
+}
+
+// The peers' likely change at a two-way server since its report: peers x ours, and at
+// least minus their whole reported share.
+int64_t ServerPicker::peer_share_change(const ServerSlot& slot) const {
+  const int64_t ours = slot.in_flight.load(std::memory_order_relaxed) -
+                       slot.in_flight_at_report.load(std::memory_order_relaxed);
+  const int64_t others = slot.other_load.load(std::memory_order_relaxed);
+  return std::max(int64_t{peer_balancers_} * ours, -others);
 }
 
 // One atomic exchange per half-open server per batch, only while a server is half-open:

@@ -47,8 +47,9 @@ class ServerPicker {
   // maglev_load_bound (0 = off, else >= 1).
   void set_load_bound(double bound) { load_bound_ = bound; }
   // Other balancers in front of the same reporting servers (peer_balancers): in
-  // shortest-queue and power-of-two each placement since a server's last report counts
-  // 1 + peers, as the peers, seeing that report too, likely placed there as well.
+  // shortest-queue and power-of-two the change in our in-flight count at a server since
+  // its last report counts 1 + peers, as the peers, seeing that report too, likely placed
+  // and were answered there alike.
   void set_peer_balancers(uint32_t peers) { peer_balancers_ = peers; }
   // Whether pick() reads a flow hash (maglev): other policies need none computed.
   [[nodiscard]] bool uses_flow_hash() const { return policy_ == Policy::maglev; }
@@ -92,6 +93,7 @@ class ServerPicker {
   [[nodiscard]] uint32_t pick_power_of_two();
   [[nodiscard]] uint32_t pick_maglev(uint64_t flow_hash);
   [[nodiscard]] bool over_load_bound(const Candidate& candidate) const;
+  [[nodiscard]] int64_t peer_share_change(const ServerSlot& slot) const;
   [[nodiscard]] uint32_t candidate_at(uint32_t slot) const;
   void claim_probe(uint32_t member, ServerSlot& slot);
   [[nodiscard]] uint64_t next_random();

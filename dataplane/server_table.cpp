@@ -84,6 +84,7 @@ std::optional<uint32_t> ServerTable::add_server(const NetAddress& address, uint3
   s.other_load.store(0);
   s.load_reported.store(false);
   s.dispatched_at_report.store(s.requests_total.load());
+  s.in_flight_at_report.store(s.in_flight.load());
   s.passive_errors.store(0);
   s.probe_token.store(0);
   s.weight.store(std::max<uint32_t>(weight, 1));

@@ -28,6 +28,7 @@ struct alignas(64) ServerSlot {
   std::atomic<int64_t> other_load{0};          // reported queue that is not ours (control)
   std::atomic<uint64_t> requests_total{0};     // dispatched by all workers
   std::atomic<uint64_t> dispatched_at_report{0};  // requests_total when the last report came
+  std::atomic<int64_t> in_flight_at_report{0};    // in_flight when the last report came
   std::atomic<uint64_t> replies_total{0};
   std::atomic<uint64_t> timeouts_total{0};
   std::atomic<uint32_t> passive_errors{0};     // ECONNREFUSED and send errors seen
@@ -35,7 +36,7 @@ struct alignas(64) ServerSlot {
   std::atomic<uint32_t> generation{0};         // bumped when the slot gets a new server
   std::atomic<uint32_t> probe_token{0};        // 1: a probe may be sent (state probing)
   std::atomic<ServerState> state{ServerState::down};
-  std::atomic<bool> load_reported{false};      // a report set other_load and dispatched_at_report
+  std::atomic<bool> load_reported{false};      // a report set other_load and the *_at_report
 };
 
 // One worker's learnt service time for one slot (dataplane/service_estimate.h), written by

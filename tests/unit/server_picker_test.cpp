@@ -451,27 +451,50 @@ TEST(ServerPickerTest, PowerOfTwoWithOneServerCountsItsPicks) {
   expect_queue_ahead_counts_the_batch(Policy::power_of_two, table, 0);
 }
 
-// peer_balancers: each placement since a server's last report counts once more per peer,
-// in this batch and in the counts the workers published since; never for servers that have
-// not reported (they have no "since").
+// peer_balancers: the change in our in-flight count at a server since its last report
+// counts once more per peer, in this batch and in the counts the workers published since;
+// never for servers that have not reported (they have no "since").
 TEST(ServerPickerTest, PeerBalancersCountOurPlacementsSinceTheReportForThemToo) {
   ServerTable table(kMaxServers, 1);
   add_servers(table, 2);
   for (uint32_t s = 0; s < 2; ++s) table.slot(s).load_reported.store(true);
-  table.slot(1).in_flight.store(2);  // ours, on the wire: slot 0 is emptier
+  table.slot(1).in_flight.store(2);  // ours, on the wire when the report came
+  table.slot(1).in_flight_at_report.store(2);
   ServerPicker alone(Policy::shortest_queue, kMaxServers, 3, false);
   EXPECT_EQ(place_batch(alone, table, 2), (std::vector<uint32_t>{0, 0}));
   ServerPicker with_peers(Policy::shortest_queue, kMaxServers, 3, false);
   with_peers.set_peer_balancers(2);
   // Slot 0 takes the first and then weighs 0 + 3 against slot 1's 2.
   EXPECT_EQ(place_batch(with_peers, table, 2), (std::vector<uint32_t>{0, 1}));
-  // Placements published since the report: one on slot 0 counts 3 with two peers.
-  table.slot(0).requests_total.store(1);
-  table.slot(1).in_flight.store(2);
+  // Published since the report: one more of ours in flight at slot 0 counts 3.
   table.slot(0).in_flight.store(1);
   EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{1}));
   // A server that never reported is judged by our own counts only.
   table.slot(0).load_reported.store(false);
+  EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{0}));
+}
+
+// Replies since the report count as well: a server whose queue drains for us likely
+// drained for the peers, down to none of their reported share and never below.
+TEST(ServerPickerTest, PeerBalancersCountRepliesSinceTheReportForThemToo) {
+  ServerTable table(kMaxServers, 1);
+  add_servers(table, 2);
+  for (uint32_t s = 0; s < 2; ++s) table.slot(s).load_reported.store(true);
+  table.slot(0).in_flight.store(1);  // slot 0: 1 of ours, 0 of theirs
+  table.slot(0).in_flight_at_report.store(1);
+  table.slot(1).other_load.store(4);  // slot 1: 4 of theirs; 2 of ours answered since
+  table.slot(1).in_flight_at_report.store(2);
+  ServerPicker alone(Policy::shortest_queue, kMaxServers, 3, false);
+  EXPECT_EQ(place_batch(alone, table, 1), (std::vector<uint32_t>{0}));
+  ServerPicker with_peers(Policy::shortest_queue, kMaxServers, 3, false);
+  with_peers.set_peer_balancers(2);
+  EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{1}));  // 4 - 2 x 2 = 0
+  // Their share falls to none at most: 1 theirs + 3 ours (5 at the report) is 3, not 0.
+  table.slot(0).in_flight.store(2);
+  table.slot(0).in_flight_at_report.store(2);
+  table.slot(1).other_load.store(1);
+  table.slot(1).in_flight.store(3);
+  table.slot(1).in_flight_at_report.store(5);
   EXPECT_EQ(place_batch(with_peers, table, 1), (std::vector<uint32_t>{0}));
 }
 
