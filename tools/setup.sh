@@ -11,8 +11,9 @@ packages=(
   libpcap-dev libsodium-dev libcpp-httplib-dev libgtest-dev libbenchmark-dev
   libsystemd-dev systemd
   tcpdump procps nginx-light libnginx-mod-stream python3 chromium
-  # ecmp_netns_test builds its network namespaces, veth pairs and ECMP route with ip.
-  iproute2
+  # ecmp_netns_test builds its network namespaces, veth pairs and ECMP route with ip, and
+  # runs BIRD 2 in them for the route from a routing daemon.
+  iproute2 bird2
   # metrics_test parses /metrics with the real Prometheus parser (Debian's /usr/bin/python3).
   python3-prometheus-client
 )
@@ -20,9 +21,12 @@ packages=(
 bash tools/install_packages.sh "${packages[@]}"
 # Debian's nginx package starts a service where an init system runs; shortline's benchmark
 # starts its own nginx, so a system one is stopped to free the CPU (never fails setup).
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl stop nginx 2>/dev/null || true
-fi
+# bird2 likewise: the tests run their own BIRDs inside network namespaces.
+for service in nginx bird; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" 2>/dev/null || true
+  fi
+done
 
 build_dir="${1:-build/release}"
 shift || true

@@ -5,8 +5,9 @@
 // every balancer's static backends and report to every balancer at its unicast address.
 // Checks: every request answered and every balancer carrying traffic; a balancer's loss
 // (SIGKILL, then its nexthop withdrawn as a routing daemon would) costing at most what it
-// held, and nothing with one client retry; and, with the consistent-hash policy, each flow
-// keeping its server through that loss.
+// held, and nothing with one client retry; with the consistent-hash policy, each flow
+// keeping its server through that loss; and BIRD 2 (where the route comes from a routing
+// daemon) routing through every healthy balancer and withdrawing one that fails its check.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,9 +16,11 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "child_process.h"
 #include "dataplane/kernel_probe.h"
+#include "netns_bird.h"
 #include "netns_topology.h"
 
 namespace shortline {
@@ -26,6 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::ChildProcess;
+using testing::BirdRouting;
 using testing::NetnsTopology;
 
 const std::string kBin = SHORTLINE_BIN_DIR;
@@ -34,6 +38,7 @@ constexpr int kServers = 3;
 constexpr int kServicePort = 7000;
 constexpr int kControlPort = 6000;
 constexpr int kFirstServerPort = 7101;
+constexpr int kAdminPort = 6080;  // each balancer's, on its own namespace's loopback
 constexpr int kProbeRequests = 5;  // sent to each balancer from inside its own namespace
 constexpr int kFlows = 64;  // many source ports, so that the L4 hash reaches every balancer
 // Each request spends this long at its server (a sleep, 32 per server at once): at 1000
@@ -85,7 +90,7 @@ class EcmpNetnsTest : public ::testing::Test {
   void SetUp() override {
     if (const auto missing = probe_kernel_features(); !missing.empty())
       GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
-    topology_ = std::make_unique<NetnsTopology>(kBalancers);
+    topology_ = std::make_unique<NetnsTopology>(kBalancers, static_route_);
     ASSERT_EQ(topology_->error(), "") << "could not build the namespaces";
     ASSERT_NO_FATAL_FAILURE(write_files());
     ASSERT_NO_FATAL_FAILURE(start_servers());
@@ -142,7 +147,8 @@ class EcmpNetnsTest : public ::testing::Test {
   // shortline-lb in every balancer namespace on the wildcard address (replies leave from
   // the address the client sent to, the service address), the control port reachable at
   // the balancer's own address. Returns its output when a balancer did not start.
-  std::optional<std::string> start_balancers(const std::vector<std::string>& flags) {
+  std::optional<std::string> start_balancers(const std::vector<std::string>& flags,
+                                             const std::string& admin = "off") {
     std::string backends;
     for (int s = 0; s < kServers; ++s)
       backends.append(s == 0 ? "" : ",").append(server_address(s));
@@ -150,7 +156,7 @@ class EcmpNetnsTest : public ::testing::Test {
       std::vector<std::string> argv = {
           kBin + "/shortline-lb", "--config", config_file_, "--listen",
           "0.0.0.0:" + std::to_string(kServicePort), "--control-port",
-          std::to_string(kControlPort), "--controller-port", "0", "--admin", "off",
+          std::to_string(kControlPort), "--controller-port", "0", "--admin", admin,
           "--workers", "1", "--max-sessions", "1024", "--backend", backends};
       argv.insert(argv.end(), flags.begin(), flags.end());
       balancers_.push_back(
@@ -256,6 +262,17 @@ class EcmpNetnsTest : public ::testing::Test {
     return text;
   }
 
+  // The router's route goes through exactly `through` (in balancer order) before timeout.
+  bool wait_for_route(const std::vector<int>& through, std::chrono::milliseconds timeout) const {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (topology_->route_next_hops() == through) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  bool static_route_ = true;  // false: BIRD installs the router's route (EcmpBirdTest)
   std::unique_ptr<NetnsTopology> topology_;
   std::vector<std::unique_ptr<ChildProcess>> servers_;
   std::vector<std::unique_ptr<ChildProcess>> balancers_;
@@ -355,6 +372,47 @@ TEST_F(EcmpNetnsTest, FlowAffinityKeepsEachFlowOnItsServerThroughABalancerLoss) 
   EXPECT_GT(summary.servers, 1u) << "every flow on one server: no placement was tested\n"
                                  << client->output();
   expect_every_balancer_served(outputs, load);
+}
+
+// ---- (d) the route from a routing daemon: BIRD withdraws a balancer that fails its check ----
+// README's deployment run for real: the router learns the service address over BGP from
+// each balancer's BIRD, which announces it only while `shortline-ctl health` passes there.
+
+class EcmpBirdTest : public EcmpNetnsTest {
+ protected:
+  EcmpBirdTest() { static_route_ = false; }
+};
+
+TEST_F(EcmpBirdTest, BirdRoutesThroughHealthyBalancersAndWithdrawsAFailedOne) {
+  const std::string admin = "127.0.0.1:" + std::to_string(kAdminPort);
+  const auto failed = start_balancers({}, admin);
+  ASSERT_FALSE(failed) << *failed;
+  ASSERT_NO_FATAL_FAILURE(expect_each_balancer_answers());
+  BirdRouting bird(*topology_, kBalancers,
+                   ::testing::TempDir() + "/shortline_bird_" + std::to_string(getpid()));
+  ASSERT_EQ(bird.start(kBin + "/shortline-ctl", admin), "");
+  ASSERT_TRUE(wait_for_route({0, 1, 2}, 60s))
+      << "the router never learnt a path through every balancer\n" << bird.router_log();
+  EXPECT_NE(topology_->service_route().find("proto bird"), std::string::npos)
+      << topology_->service_route();
+  const Load load{.requests = 3000, .rate_per_s = 1000, .retries = 1, .progress_at = 1000};
+  auto client = start_client(load);
+  ASSERT_TRUE(client->wait_for_line("ecmp_client: sent 1000", 30s)) << client->output();
+  const auto killed_at = Clock::now();
+  balancers_[1]->signal(SIGKILL);
+  // The check fails (nothing answers on the admin port), BIRD withdraws, the router drops
+  // that next hop: within the client's timeout, so that every retry finds a live path.
+  ASSERT_TRUE(wait_for_route({0, 2}, 10s)) << "still routed through the dead balancer\n"
+                                            << bird.router_log();
+  const double gap_ms = std::chrono::duration<double, std::milli>(Clock::now() - killed_at).count();
+  std::printf("route withdrawn %.0f ms after the kill\n", gap_ms);
+  EXPECT_LT(gap_ms, load.timeout_ms);
+  EXPECT_EQ(balancers_[1]->wait_exit(10s), -1);  // died of SIGKILL
+  const ClientSummary summary = finish(*client);
+  EXPECT_EQ(summary.answered, 3000u) << client->output();
+  EXPECT_GT(summary.retries, 0u) << "the killed balancer held nothing: no loss was tested\n"
+                                 << client->output();
+  expect_every_balancer_served(stop_balancers(1), load);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Network namespaces for ecmp_netns_test, built with iproute2 and removed on every exit
 // path (RAII): a client, a router, N balancers and a server namespace joined by veth pairs
 // through the router, which holds a static multipath (ECMP, L4 hash) route to the service
-// address that every balancer carries on its lo. Addresses are test-only (10.200.0.0/16,
-// 198.18.0.0/15); namespace names carry the test's pid so parallel runs cannot collide.
+// address that every balancer carries on its lo (or none, for a routing daemon to add).
+// Addresses are test-only (10.200.0.0/16, 198.18.0.0/15); namespace names carry the test's
+// pid so parallel runs cannot collide.
 #pragma once
 
 #include <dirent.h>
@@ -47,7 +48,9 @@ class NetnsTopology {
   static constexpr const char* kNetwork = "10.200.0.0/16";
 
   // Builds everything; error() says what failed (and the namespaces made so far go away).
-  explicit NetnsTopology(int balancers) : ip_(ip_binary()), balancers_(balancers) {
+  // static_route false: no route to the service address until a routing daemon adds one.
+  explicit NetnsTopology(int balancers, bool static_route = true)
+      : ip_(ip_binary()), balancers_(balancers), static_route_(static_route) {
     client_ = prefix_ + "c";
     router_ = prefix_ + "r";
     server_ = prefix_ + "s";
@@ -68,12 +71,17 @@ class NetnsTopology {
   [[nodiscard]] const std::string& error() const { return error_; }
   [[nodiscard]] const std::string& client() const { return client_; }
   [[nodiscard]] const std::string& server() const { return server_; }
+  [[nodiscard]] const std::string& router() const { return router_; }
   [[nodiscard]] std::string balancer(int index) const {
     return prefix_ + "b" + std::to_string(index);
   }
   // Balancer i's own (unicast) address, where servers send it their reports.
   [[nodiscard]] static std::string balancer_address(int index) {
     return "10.200." + std::to_string(index + 1) + ".2";
+  }
+  // The router's address on balancer i's link (its next hop's peer).
+  [[nodiscard]] static std::string router_address(int index) {
+    return "10.200." + std::to_string(index + 1) + ".1";
   }
 
   // argv run inside namespace ns (ip netns exec: the program itself becomes the child).
@@ -82,6 +90,22 @@ class NetnsTopology {
     std::vector<std::string> full = {ip_, "netns", "exec", ns};
     full.insert(full.end(), argv.begin(), argv.end());
     return full;
+  }
+
+  // The balancers the router's route to the service address goes through now, in the
+  // order `ip route` lists its next hops (empty: no route).
+  [[nodiscard]] std::vector<int> route_next_hops() const {
+    const std::string shown = service_route();
+    std::vector<int> through;
+    for (int i = 0; i < balancers_; ++i)
+      if (shown.find("via " + balancer_address(i) + " ") != std::string::npos)
+        through.push_back(i);
+    return through;
+  }
+  // The router's route to the service address as `ip route show` prints it.
+  [[nodiscard]] std::string service_route() const {
+    return run_command({ip_, "-n", router_, "route", "show",
+                        std::string(kServiceAddress) + "/32"}).output;
   }
 
   // The router's route to the service address through the balancers in `through`, as a
@@ -131,16 +155,15 @@ class NetnsTopology {
     if (!(error_ = link(server_, kServerAddress, "s0", "10.200.9.1")).empty()) return;
     std::vector<int> all;
     for (int i = 0; i < balancers_; ++i) {
-      const std::string router_side = "10.200." + std::to_string(i + 1) + ".1";
       if (!(error_ = link(balancer(i), balancer_address(i), "b" + std::to_string(i),
-                          router_side)).empty())
+                          router_address(i))).empty())
         return;
       error_ = check({ip_, "-n", balancer(i), "address", "add",
                       std::string(kServiceAddress) + "/32", "dev", "lo"});
       if (!error_.empty()) return;
       all.push_back(i);
     }
-    error_ = route_through(all);
+    if (static_route_) error_ = route_through(all);
   }
 
   // Forwarding on; ECMP hashed on the 4-tuple (policy 1: L4), so that a client's flows
@@ -183,6 +206,7 @@ class NetnsTopology {
 
   std::string ip_;
   int balancers_ = 0;
+  bool static_route_ = true;
   std::string prefix_ = "slecmp" + std::to_string(getpid());
   std::string client_, router_, server_;
   std::vector<std::string> created_;  // deleted in reverse order by the destructor
