@@ -88,7 +88,9 @@ consteval bool keys_are_unique(const std::array<std::string_view, kCount>& keys)
 }
 static_assert(keys_are_unique(kLoadBalancerKeys), "a load_balancer key is read twice");
 
-constexpr std::string_view kControllerKeys[] = {"port",
+constexpr std::string_view kControllerKeys[] = {"address",
+                                                "port",
+                                                "server_host",
                                                 "server_command",
                                                 "server_service_ms",
                                                 "server_service_distribution",
@@ -167,9 +169,21 @@ std::vector<NetAddress> read_balancer_addresses(const Json& list, const std::str
   return addresses;
 }
 
+// A host key of the controller section: an address literal or localhost.
+std::string read_host(const Section& section, std::string_view key, std::string fallback) {
+  const Json* value = section.find(key);
+  if (value == nullptr) return fallback;
+  constexpr std::string_view allowed = "an IPv4 or IPv6 address literal, or \"localhost\"";
+  std::string host = read_string(*value, section.path_of(key), allowed);
+  if (!compose_address(host, 1)) fail(section.path_of(key), shown(*value), allowed);
+  return host;
+}
+
 void read_controller(const Json& value, ControllerConfig& controller) {
   const Section section(value, "controller", kControllerKeys);
+  controller.address = read_host(section, "address", controller.address);
   section.port("port", controller.port);
+  controller.server_host = read_host(section, "server_host", controller.server_host);
   if (const Json* command = section.find("server_command"))
     controller.server_command = read_string(*command, section.path_of("server_command"),
                                             "a command line with {placeholders}, or \"\"");
@@ -194,6 +208,12 @@ void read_controller(const Json& value, ControllerConfig& controller) {
 }
 
 }  // namespace
+
+NetAddress controller_endpoint(const ControllerConfig& controller) {
+  const auto address = compose_address(controller.address, controller.port);
+  assert(address);
+  return *address;
+}
 
 // "1.2.3.4" or "::1" (brackets optional) plus a port, as NetAddress parses it.
 std::optional<NetAddress> compose_address(std::string_view host, uint16_t port) {
@@ -494,6 +514,16 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   }
 }
 
+// A ScaleRequest starts or stops servers, so one from beyond this host must be signed.
+void check_scale_authentication(const Config& config) {
+  if (controller_endpoint(config.controller).is_loopback()) return;
+  if (!config.load_balancer.auth_key_file.empty()) return;
+  throw ConfigError{"config: controller.address \"" + config.controller.address +
+                    "\" is beyond loopback, but load_balancer.auth_key_file is not set: any "
+                    "process that reaches it could start and stop servers; set auth_key_file "
+                    "(a key the balancers and the controller share, see shortline-keygen)"};
+}
+
 Config read_config(const Json& document) {
   if (!document.is_object()) fail("top level", shown(document), "an object");
   const Section top(document, "", kTopKeys);
@@ -515,6 +545,7 @@ Config read_config(const Json& document) {
   // own check, relations included, so nothing the loader returns can fail it later.
   const std::string error = validate_limits(balancer.dataplane);
   if (!error.empty()) throw ConfigError{std::string("config: load_balancer.").append(error)};
+  check_scale_authentication(config);
   return config;
 }
 

@@ -77,7 +77,13 @@ struct LoadBalancerConfig {               // "load_balancer"
 };
 
 struct ControllerConfig {                 // "controller"
+  // The controller takes ScaleRequests on address:port and every balancer sends them there.
+  // Beyond loopback every request must be signed (load_balancer.auth_key_file).
+  std::string address = "127.0.0.1";
   uint16_t port = 55000;
+  // {host}: the address the servers it starts bind and register with; the controller's
+  // host's own address when balancers on other hosts are to reach them.
+  std::string server_host = "127.0.0.1";
   // The pool's bounds are load_balancer.min_servers and max_servers_running, which the
   // controller enforces too (an ADD or REMOVE past them is answered at_limit).
   // Template for starting a server; "" = the built-in shortline-server command. The
@@ -117,6 +123,8 @@ struct ConfigResult {
 [[nodiscard]] std::span<const std::string_view> load_balancer_keys();
 // "1.2.3.4", "::1" or "[::1]" or "localhost" plus a port; nullopt when HOST is none of these.
 [[nodiscard]] std::optional<NetAddress> compose_address(std::string_view host, uint16_t port);
+// controller.address:port, where ScaleRequests go (the loader has checked it composes).
+[[nodiscard]] NetAddress controller_endpoint(const ControllerConfig& controller);
 // Parses policy and affinity names as used in config.json and on the command line.
 [[nodiscard]] std::optional<Policy> parse_policy(std::string_view name);
 [[nodiscard]] std::optional<Affinity> parse_affinity(std::string_view name);

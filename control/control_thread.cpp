@@ -39,6 +39,18 @@ std::string_view state_name(ServerState state) {
   return "unknown";
 }
 
+// The auth sender id of this balancer's ScaleRequests. The controller's replay guard keeps
+// one sequence per id, so balancers on several hosts need ids of their own: with a
+// control_address (the host's unicast address) the id is a hash of it and the port, else
+// (one host) the tag and the port.
+uint32_t scale_sender_id(const LoadBalancerConfig& lb) {
+  if (lb.control_address.empty()) return kSenderIdTag | lb.server_side_port;
+  uint32_t hash = 2166136261u;  // FNV-1a
+  for (const char c : lb.control_address + ":" + std::to_string(lb.server_side_port))
+    hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+  return hash;
+}
+
 void set_scaling(const LoadBalancerConfig& lb, ScalingConfig& scaling) {
   scaling.threshold = lb.server_scaling_threshold;
   scaling.min_servers = lb.min_servers;
@@ -89,8 +101,9 @@ std::optional<ControlThreadConfig> make_control_config(const Config& config, std
   c.health_check = lb.health_check;
   set_scaling(lb, c.scaling);
   c.scale.controller_port = config.controller.port;
+  c.scale.controller_host = config.controller.address;
   c.scale.key = c.ingest.key;
-  c.scale.sender_id = kSenderIdTag | lb.server_side_port;
+  c.scale.sender_id = scale_sender_id(lb);
   return c;
 }
 

@@ -59,7 +59,7 @@ constexpr Flag kFlags[] = {
                                              : balancer.control_address; },
    [](const Config& from, Config& to) {
      to.load_balancer.control_address = from.load_balancer.control_address; }},
-  {"--controller-port", "PORT", "", "ScaleRequests go to 127.0.0.1:PORT; 0 = send none",
+  {"--controller-port", "PORT", "", "ScaleRequests go to controller.address:PORT; 0 = send none",
    [](const Config& c) { return number_text(c.controller.port); }, nullptr},
   {"--admin", "HOST:PORT|off", "", "admin HTTP endpoint (/metrics, /api/status, /); port 0 = any",
    [](const Config& c) {

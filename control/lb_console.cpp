@@ -16,8 +16,9 @@ void print_control_line(const ControlThread& control, const ControlThreadConfig&
   for (const auto& prefix : c.ingest.allowed_sources)
     sources.append(sources.empty() ? "" : " ").append(prefix.to_string());
   std::string scaling("scale requests off");
-  if (c.scale.controller_port != 0)
-    scaling = "scale requests to 127.0.0.1:" + std::to_string(c.scale.controller_port);
+  if (const auto to = compose_address(c.scale.controller_host, c.scale.controller_port);
+      to && c.scale.controller_port != 0)
+    scaling = "scale requests to " + to->to_string();
   std::printf("shortline-lb: control on %s (reports from %s, auth %s, down after %lld ms of "
               "silence, %s)\n",
               control.control_address().to_string().c_str(), sources.c_str(),

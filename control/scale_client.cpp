@@ -13,6 +13,8 @@
 #include <cstring>
 #include <variant>
 
+#include "control/config.h"
+
 namespace shortline {
 namespace {
 
@@ -36,14 +38,12 @@ ScaleClient::~ScaleClient() {
 
 std::string ScaleClient::open() {
   if (!enabled()) return {};
-  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const auto controller = compose_address(config_.controller_host, config_.controller_port);
+  if (!controller) return "scale client: controller address " + config_.controller_host;
+  fd_ = ::socket(controller->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return std::string("scale client socket: ").append(std::strerror(errno));
-  sockaddr_in controller{};
-  controller.sin_family = AF_INET;
-  controller.sin_port = htons(config_.controller_port);
-  controller.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   // Connected: the kernel delivers only the controller's datagrams to this socket.
-  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&controller), sizeof(controller)) != 0) {
+  if (::connect(fd_, controller->sockaddr_ptr(), controller->length) != 0) {
     std::string error("scale client connect: ");
     error.append(std::strerror(errno));
     ::close(fd_);

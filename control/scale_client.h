@@ -1,4 +1,4 @@
-// Sends the balancer's ScaleRequests to the controller (127.0.0.1:controller.port) and
+// Sends the balancer's ScaleRequests to the controller (controller.address:port) and
 // retries each with exponential backoff until a ScaleReply with its sequence arrives, or
 // gives up after a bounded number of attempts. At most one request is outstanding.
 #pragma once
@@ -13,7 +13,8 @@
 namespace shortline {
 
 struct ScaleClientConfig {
-  uint16_t controller_port = 55000;  // on 127.0.0.1; 0 = off (decisions are counted only)
+  uint16_t controller_port = 55000;  // 0 = off (decisions are counted only)
+  std::string controller_host = "127.0.0.1";  // controller.address (checked by the loader)
   std::optional<wire::AuthKey> key;  // sign requests, and accept only signed replies
   uint32_t sender_id = 0;            // this balancer's auth sender id
   int64_t retry_initial_ms = 50;     // first resend after this; doubles each time

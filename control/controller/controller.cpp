@@ -87,7 +87,7 @@ std::string make_pool_settings(const Config& config, const ControllerOptions& op
     return "config: controller.server_command: \"" + controller.server_command +
            "\" is not allowed: expected a command with known {placeholders} (" + problem + ")";
   }
-  settings.host = "127.0.0.1";
+  settings.host = controller.server_host;
   settings.values = {
       {"bin_dir", options.bin_dir},
       {"balancer", own_balancer_address(config.load_balancer)},
@@ -124,7 +124,9 @@ Controller::Controller(const Config& config, ControllerOptions options, PoolSett
       pool_(ServerPool({config.server.start_id, config.server.port_range_start,
                         config.server.port_range_end, config.load_balancer.min_servers,
                         config.load_balancer.max_servers_running},
-                       udp_port_bindable),
+                       [host = config.controller.server_host](uint16_t port) {
+                         return udp_port_bindable(host, port);
+                       }),
             pool_settings, supervisor_, log),
       balancer_backoff_(pool_settings.backoff) {
   listener_ = std::make_unique<ScaleListener>(auth_key_ ? &*auth_key_ : nullptr);
@@ -185,7 +187,7 @@ std::string Controller::start() {
   start_ms_ = monotonic_ms();
   next_tick_ms_ = start_ms_ + kTickMs;
   std::string error;
-  if (!listener_->open(config_.controller.port, error)) return error;
+  if (!listener_->open(controller_endpoint(config_.controller), error)) return error;
   if (error = start_balancer(start_ms_); !error.empty()) return error;
   const auto& limits = config_.load_balancer;
   const uint32_t count =
@@ -209,7 +211,8 @@ std::string Controller::start() {
                number_text(peak_rps) + " req/s (one server serves about " +
                number_text(capacity_rps) + "), " + number_text(options_.duration_s) + " s");
   }
-  log_.write("listening for ScaleRequests on 127.0.0.1:" + std::to_string(config_.controller.port));
+  log_.write("listening for ScaleRequests on " +
+             controller_endpoint(config_.controller).to_string());
   return {};
 }
 

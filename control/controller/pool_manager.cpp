@@ -191,7 +191,8 @@ void PoolManager::restart_due(int64_t now_ms) {
     if (snapshot.state != MemberState::restarting || now_ms < snapshot.restart_at_ms) continue;
     PoolMember* member = pool_.find(snapshot.id);
     uint16_t port = member->port;
-    if (!udp_port_bindable(port)) {  // someone took it meanwhile: move to a free one
+    // Someone took it meanwhile: move to a free one.
+    if (!udp_port_bindable(settings_.host, port)) {
       member->port = 0;              // so that allocate_port does not count it as held
       port = pool_.allocate_port().value_or(snapshot.port);
       member->port = port;

@@ -61,20 +61,16 @@ ScaleListener::~ScaleListener() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool ScaleListener::open(uint16_t port, std::string& error) {
+bool ScaleListener::open(const NetAddress& address, std::string& error) {
   assert(fd_ < 0);
-  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd_ = socket(address.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     error = std::string("socket: ").append(std::strerror(errno));
     return false;
   }
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
-    error = std::string("cannot bind 127.0.0.1:").append(std::to_string(port));
-    error.append(" (controller.port): ").append(std::strerror(errno));
+  if (bind(fd_, address.sockaddr_ptr(), address.length) != 0) {
+    error = "cannot bind " + address.to_string() + " (controller.address and port): " +
+            std::strerror(errno);
     close(fd_);
     fd_ = -1;
     return false;
@@ -99,7 +95,9 @@ std::size_t ScaleListener::drain(const ScaleExecutor& execute) {
 
 void ScaleListener::handle(std::span<const uint8_t> datagram, const NetAddress& source,
                            const ScaleExecutor& execute) {
-  if (!source.is_loopback()) [[unlikely]] {
+  // From another host only when every request must carry a valid tag: the key, not the
+  // source address (which UDP lets anyone forge), says who may start and stop servers.
+  if (key_ == nullptr && !source.is_loopback()) [[unlikely]] {
     ++counters_.source_not_allowed;
     return;
   }

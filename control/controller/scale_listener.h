@@ -1,5 +1,6 @@
-// The controller's ScaleRequest endpoint: a UDP socket on 127.0.0.1:controller.port that
-// decodes each request (authenticated when a key is configured), answers it with a
+// The controller's ScaleRequest endpoint: a UDP socket on controller.address:port that
+// decodes each request (authenticated when a key is configured; from beyond loopback only
+// then, as the config loader demands a key for such an address), answers it with a
 // ScaleReply carrying the same sequence, and executes each request once: a retry (the
 // balancer resends until it hears back) gets the remembered reply and no second action.
 #pragma once
@@ -61,7 +62,7 @@ struct ScaleAnswer {
 struct ListenerCounters {
   uint64_t executed = 0;            // new requests carried out (whatever their result)
   uint64_t retries_answered = 0;    // repeats answered from the cache
-  uint64_t source_not_allowed = 0;  // not from a loopback address
+  uint64_t source_not_allowed = 0;  // beyond loopback without a key
   uint64_t not_scale_request = 0;   // well formed, but another message type
   uint64_t send_errors = 0;
   std::array<uint64_t, wire::kWireErrorCount> rejected{};  // by decode error
@@ -79,8 +80,8 @@ class ScaleListener {
   ScaleListener(const ScaleListener&) = delete;
   ScaleListener& operator=(const ScaleListener&) = delete;
 
-  // Binds 127.0.0.1:port. On failure returns false and sets `error`.
-  [[nodiscard]] bool open(uint16_t port, std::string& error);
+  // Binds `address` (controller.address:port). On failure returns false and sets `error`.
+  [[nodiscard]] bool open(const NetAddress& address, std::string& error);
   [[nodiscard]] int fd() const { return fd_; }
   // Answers the datagrams waiting now (at most kDatagramsPerDrainMax); returns how many
   // were read. Never blocks.

@@ -8,16 +8,16 @@
 #include <algorithm>
 #include <cassert>
 
+#include "control/config.h"
+
 namespace shortline::controller {
 
-bool udp_port_bindable(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+bool udp_port_bindable(const std::string& host, uint16_t port) {
+  const auto address = compose_address(host, port);
+  if (!address) return false;
+  const int fd = socket(address->family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool bound = bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0;
+  const bool bound = bind(fd, address->sockaddr_ptr(), address->length) == 0;
   close(fd);
   return bound;
 }

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace shortline::controller {
@@ -40,8 +41,8 @@ struct PoolMember {
 // Whether the port can be bound now (the controller binds a UDP socket to find out).
 using PortProbe = std::function<bool(uint16_t port)>;
 
-// True when a UDP socket can bind 127.0.0.1:port right now.
-[[nodiscard]] bool udp_port_bindable(uint16_t port);
+// True when a UDP socket can bind host:port right now (host: controller.server_host).
+[[nodiscard]] bool udp_port_bindable(const std::string& host, uint16_t port);
 
 class ServerPool {
  public:

@@ -248,7 +248,7 @@ TEST(ConfigTest, UnknownTopLevelKey) {
 TEST(ConfigTest, UnknownKeyInEachSection) {
   expect_error(R"({"server": {"cnt": 1}})", {"server.cnt: unknown key", "queue_update_interval"});
   expect_error(R"({"client": {"cnt": 1}})", {"client.cnt: unknown key", "start_id"});
-  expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: port, server_command,"});
+  expect_error(R"({"controller": {"prt": 1}})", {"controller.prt: unknown key", "(allowed: address, port, server_host, server_command,"});
   expect_error(balancer("polcy", R"("random")"),
                {"load_balancer.polcy: unknown key (allowed: server_side_port, client_side_port",
                 "backends, admin_enabled, admin_address, admin_port"});
@@ -461,6 +461,29 @@ TEST(ConfigTest, ControllerBalancers) {
                {"controller.balancers[0]: \"192.168.1.12\"", "HOST:PORT"});
   expect_error(R"({"controller": {"balancers": ["192.168.1.12:0"]}})",
                {"controller.balancers[0]: \"192.168.1.12:0\"", "PORT 1 to 65535"});
+}
+
+// Where ScaleRequests go, and what the servers it starts bind; beyond loopback only with
+// a key, since a ScaleRequest starts and stops servers.
+TEST(ConfigTest, ControllerAddressAndServerHost) {
+  const Config defaults = must_parse("{}");
+  EXPECT_EQ(defaults.controller.address, "127.0.0.1");
+  EXPECT_EQ(defaults.controller.server_host, "127.0.0.1");
+  EXPECT_EQ(controller_endpoint(defaults.controller).to_string(), "127.0.0.1:55000");
+  const Config across = must_parse(
+      R"({"load_balancer": {"auth_key_file": "/k"}, "controller": {"address": "10.0.0.5",
+          "port": 55001, "server_host": "10.0.0.5"}})");
+  EXPECT_EQ(controller_endpoint(across.controller).to_string(), "10.0.0.5:55001");
+  EXPECT_EQ(across.controller.server_host, "10.0.0.5");
+  EXPECT_EQ(controller_endpoint(must_parse(R"({"controller": {"address": "::1"}})").controller)
+                .to_string(),
+            "[::1]:55000");
+  expect_error(R"({"controller": {"address": "10.0.0.5"}})",
+               {"controller.address \"10.0.0.5\" is beyond loopback",
+                "load_balancer.auth_key_file is not set"});
+  expect_error(R"({"controller": {"address": "example.com"}})",
+               {"controller.address: \"example.com\"", "address literal"});
+  expect_error(R"({"controller": {"server_host": 5}})", {"controller.server_host: 5"});
 }
 
 TEST(ConfigTest, ControllerKeys) {
