@@ -33,6 +33,7 @@ namespace shortline {
   X(servers_down_timeouts, "servers marked DOWN: timeouts_down timeouts with no reply between") \
   X(servers_ejected, "servers ejected as outliers (failure rate far above the pool's)")   \
   X(servers_down_check, "servers marked DOWN by a failed active health check")          \
+  X(control_stalls, "control thread not scheduled for over 10 ms (not counted as silence)") \
   X(probes_armed, "half-open probe requests allowed to DOWN servers (one at a time)")    \
   X(probes_failed, "half-open probes that timed out")                                    \
   X(servers_up_again, "DOWN servers back UP (reported, answered a probe, check passed, ejection over)") \

@@ -19,6 +19,8 @@ namespace {
 
 constexpr int kPollTimeoutMs = 1;               // the tick: health checks run at least this often
 constexpr int kReceivesPerWakeMax = 256;        // bounded work per wake-up
+// Wake-ups further apart than this mean the thread was not scheduled (the tick is 1 ms).
+constexpr int64_t kUnwatchedGapMs = 10;
 constexpr int64_t kReclaimIntervalMs = 100;     // frees retired pool snapshots
 constexpr int kReceiveBufferBytes = 1 << 20;    // reports from many servers every few ms
 constexpr uint32_t kSenderIdTag = 0x4C420000u;  // "LB": auth sender id = tag | control port
@@ -212,12 +214,17 @@ void ControlThread::run() {
   if (control_fd_ >= 0) fds[count++] = {control_fd_, POLLIN, 0};
   if (scale_.fd() >= 0) fds[count++] = {scale_.fd(), POLLIN, 0};
   std::vector<std::string> events;
+  int64_t woke_ms = steady_ms();
   while (!stop_.load(std::memory_order_acquire)) {
     (void)::poll(fds.data(), count, kPollTimeoutMs);  // also the tick when nothing arrives
+    const int64_t now_ms = steady_ms();
     {
       std::lock_guard lock(mutex_);
-      step(steady_ms(), events);
+      // On a stalled host the servers were paused too: their reports are due only now.
+      if (now_ms - woke_ms > kUnwatchedGapMs) ingest_.discount_unwatched(now_ms - woke_ms);
+      step(now_ms, events);
     }
+    woke_ms = now_ms;
     if (event_sink_)
       for (const auto& line : events) event_sink_(line);
     events.clear();

@@ -211,6 +211,7 @@ void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, i
   e.workers = std::max<uint16_t>(report.workers, 1);
   e.last_sequence = report.sequence;
   e.last_report_ms = now_ms;
+  e.silent_since_ms = now_ms;
   e.has_reported = true;
   if (config_.one_way) {
     s.other_load.store(other_load_one_way(report.queue_length), std::memory_order_relaxed);
@@ -344,6 +345,11 @@ void ReportIngest::tick(int64_t now_ms) {
   }
 }
 
+void ReportIngest::discount_unwatched(int64_t gap_ms) {
+  counters_.add(ControlCounter::control_stalls);
+  for (const uint32_t slot : used_slots_) entries_[slot].silent_since_ms += gap_ms;
+}
+
 void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   ServerEntry& e = entries_[slot];
   check_refusals(slot, now_ms);
@@ -364,7 +370,7 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
         now_ms - e.down_since_ms >= config_.refused_probation_ms)
       mark_up(slot, now_ms, "refusal probation over");
   } else if ((e.health == Health::up || e.health == Health::draining) &&
-             now_ms - e.last_report_ms > config_.silence_timeout_ms()) {
+             now_ms - e.silent_since_ms > config_.silence_timeout_ms()) {
     mark_down(slot, Health::down_silent, now_ms);
   } else if (is_down(e.health) && now_ms - e.down_since_ms >= config_.forget_down_after_ms) {
     const uint32_t id = e.id;

@@ -94,6 +94,9 @@ struct ServerEntry {
   NetAddress address;
   Health health = Health::up;
   int64_t last_report_ms = -1;
+  // Where the silence clock starts: the last report, moved on by the time this thread was
+  // not running (discount_unwatched), since a server cannot be judged while nobody listens.
+  int64_t silent_since_ms = -1;
   int64_t reported_queue = -1;
   uint16_t workers = 1;
   uint64_t last_sequence = 0;
@@ -157,6 +160,10 @@ class ReportIngest {
 
   // The workers' counts for the server in `slot`.
   [[nodiscard]] ServerCounts counts_of(uint32_t slot) const;
+
+  // The control thread was not scheduled for `gap_ms` (a host-wide stall pauses the servers
+  // too): that time does not count as any server's silence.
+  void discount_unwatched(int64_t gap_ms);
 
   [[nodiscard]] std::span<const uint32_t> slots() const { return used_slots_; }
   [[nodiscard]] const ServerEntry& entry(uint32_t slot) const { return entries_[slot]; }

@@ -130,7 +130,8 @@ TEST_F(OriginalCommandsTest, SeedCommandsBringUpAWorkingSystem) {
   EXPECT_NE(client.output().find("target 127.0.0.1:"), std::string::npos) << client.output();
   EXPECT_NE(client.output().find("id 1000 from config.json (client.start_id)"), std::string::npos)
       << client.output();
-  EXPECT_NE(client.output().find("answered 100 "), std::string::npos) << client.output();
+  EXPECT_NE(client.output().find("answered 100 "), std::string::npos)
+      << client.output() << "\nbalancer:\n" << lb.output();
   EXPECT_NE(client.output().find("failed 0 "), std::string::npos) << client.output();
   // The servers' and the client's default log folders, below the working folder.
   for (const uint16_t port : server_ports_)

@@ -109,6 +109,25 @@ TEST_F(ReportIngestTest, DrainingThenUpAgain) {
   EXPECT_EQ(state_of(1), ServerState::up);
 }
 
+// A host-wide stall pauses the servers and the control thread alike: the time nobody was
+// listening is not silence, so every server gets its full timeout again from the wake-up.
+TEST_F(ReportIngestTest, TimeTheControlThreadWasNotRunningIsNotSilence) {
+  deliver(report(1, 0, 1), 0);
+  deliver(report(2, 0, 1), 0);
+  const int64_t timeout = ingest().config().silence_timeout_ms();
+  const int64_t stall = 130;
+  ingest().discount_unwatched(stall);
+  ingest().tick(stall + timeout);
+  EXPECT_EQ(state_of(1), ServerState::up);
+  EXPECT_EQ(state_of(2), ServerState::up);
+  EXPECT_EQ(count(ControlCounter::control_stalls), 1u);
+  deliver(report(2, 0, 2), stall + timeout);  // server 2 reports after the stall, 1 never
+  ingest().tick(stall + timeout + 1);
+  EXPECT_EQ(state_of(1), ServerState::down);
+  EXPECT_EQ(state_of(2), ServerState::up);
+  EXPECT_EQ(count(ControlCounter::servers_down_silent), 1u);
+}
+
 TEST_F(ReportIngestTest, SilenceMeansDownAndTheNextReportBringsItBack) {
   deliver(report(1, 0, 1), 0);
   const int64_t timeout = ingest().config().silence_timeout_ms();
