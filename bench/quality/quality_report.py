@@ -140,6 +140,11 @@ def ideal(row):
     return "unbounded" if value > 1000 else f"{value:.2f}"  # a queue growing all the run
 
 
+def server_p99(row):
+    value = row.get("server_p99_ms", 0)
+    return f"{value:.2f}" if value > 0 else "-"  # plain servers and nginx rows carry none
+
+
 def markdown(meta, rows, check):
     timeout_ms = meta["client_timeout_ms"]
     slow_ids = [s["id"] for s in meta["servers"] if s["speed"] < 1]
@@ -179,9 +184,13 @@ def markdown(meta, rows, check):
         "the implementation cost.", "",
         "CPU steal: the share of CPU time the hypervisor gave other guests during the row; "
         "rows with more than a few % measured the host's neighbours as much as the balancer.", "",
-        "| target | mode | load | req/s | p50 ms | p99 ms | p999 ms | ideal p99 | answered "
-        "| retried/failed | slow share | shares by id | CPU steal |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+        "Server p99: the 99th percentile of the time each answer spent at its server (queue "
+        "wait + service, as the server reported it): what placement decides, without the "
+        "network path and the balancers' own scheduling.", "",
+        "| target | mode | load | req/s | p50 ms | p99 ms | p999 ms | ideal p99 | server p99 "
+        "| answered | retried/failed | slow share | shares by id | CPU steal |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
+        "| ---: |"]
     for row in rows:
         slow, each = share_text(row, slow_ids)
         suspect = "" if row.get("lb_received_all", True) else " (suspect: lost before lb)"
@@ -189,7 +198,7 @@ def markdown(meta, rows, check):
         lines.append(
             f"| {row['target']}{suspect} | {row['mode']} | {row['load']:.0%} | {row['rate']:.0f} | "
             f"{cell(row, 'p50_ms', timeout_ms)} | {cell(row, 'p99_ms', timeout_ms)} | "
-            f"{cell(row, 'p999_ms', timeout_ms)} | {ideal(row)} | "
+            f"{cell(row, 'p999_ms', timeout_ms)} | {ideal(row)} | {server_p99(row)} | "
             f"{row['answered']}/{row['requests']} | "
             f"{row['retried']}/{row['failed']} | {slow} | {each} | "
             f"{row.get('steal_pct', 0):.0f}% |")

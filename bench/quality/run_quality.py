@@ -85,6 +85,9 @@ def merge(summaries):
     total["throughput_rps"] = sum(s["throughput_rps"] for s in summaries)
     for key in ("service_time_us_mean", "queue_wait_us_mean"):
         total[key] = sum(w * s.get(key, 0) for w, s in zip(weights, summaries))
+    total["server_side_us"] = {key: sum(w * s.get("server_side_us", {}).get(key, 0)
+                                        for w, s in zip(weights, summaries))
+                               for key in ("p50", "p99")}
     servers = {}
     for s in summaries:
         for sid, count in s.get("servers", {}).items():
@@ -142,7 +145,10 @@ def row(target, mode, load, rate, summary):
             "skipped": summary.get("skipped", 0), "arrivals": summary.get("arrivals", "?"),
             "throughput_rps": summary.get("throughput_rps", 0),
             "service_us_mean": summary.get("service_time_us_mean", 0),
-            "queue_wait_us_mean": summary.get("queue_wait_us_mean", 0), "shares": shares}
+            "queue_wait_us_mean": summary.get("queue_wait_us_mean", 0),
+            # Time at the server only (queue wait + service): placement without the path.
+            "server_p99_ms": summary.get("server_side_us", {}).get("p99", 0) / 1e3,
+            "shares": shares}
 
 
 def cpu_times():

@@ -142,6 +142,11 @@ TEST_P(ServerClientTest, ClientGetsEveryAnswerAndBalancerGetsReports) {
   EXPECT_EQ(summary["failed"], 0);
   EXPECT_EQ(summary["servers"]["7"], 200);
   EXPECT_GT(summary["latency_us"]["p99"].get<double>(), 0.0);
+  // Each answer's time at the server: at least its 0.2 ms service, and below the slowest
+  // round trip (with room for the histograms' 1/64 rounding).
+  const double server_p99 = summary["server_side_us"]["p99"].get<double>();
+  EXPECT_GE(server_p99, 150.0);
+  EXPECT_LE(server_p99, 1.05 * summary["latency_us"]["max"].get<double>());
 
   server->process->signal(SIGTERM);
   const auto leaving = balancer.wait_for(

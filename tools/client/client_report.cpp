@@ -68,7 +68,9 @@ std::string format_summary_text(const ClientOptions& o, const ClientSummary& s) 
   text.append(" max ").append(us(s.latency.max_ns()));
   text.append(" mean ").append(number(s.latency.mean_ns() / 1000.0, 1)).append("\n");
   text.append("server-side means us: queue wait ").append(mean_us(s.queue_wait_us_total, s.timed_responses));
-  text.append(" service ").append(mean_us(s.service_us_total, s.timed_responses)).append("\n");
+  text.append(" service ").append(mean_us(s.service_us_total, s.timed_responses));
+  text.append("; wait + service p50 ").append(us(s.server_side.percentile_ns(0.5)));
+  text.append(" p99 ").append(us(s.server_side.percentile_ns(0.99))).append("\n");
   text.append("throughput ").append(number(throughput(s), 1)).append(" req/s over ");
   text.append(number(seconds(s), 3)).append(" s\nservers:");
   if (s.servers.empty() && s.echo_answers == 0) text.append(" none");
@@ -102,6 +104,8 @@ std::string format_summary_json(const ClientOptions& o, const ClientSummary& s) 
   json.append(",\"mean\":").append(number(s.latency.mean_ns() / 1000.0, 1)).append("}");
   json.append(",\"queue_wait_us_mean\":").append(mean_us(s.queue_wait_us_total, s.timed_responses));
   json.append(",\"service_time_us_mean\":").append(mean_us(s.service_us_total, s.timed_responses));
+  json.append(",\"server_side_us\":{\"p50\":").append(us(s.server_side.percentile_ns(0.5)));
+  json.append(",\"p99\":").append(us(s.server_side.percentile_ns(0.99))).append("}");
   json.append(",\"servers\":{");
   bool first = true;
   for (const auto& entry : s.servers) {

@@ -169,6 +169,8 @@ void LoadRunner::on_datagram(std::span<const uint8_t> datagram, uint64_t now_ns)
   summary_.queue_wait_us_total += response->queue_wait_us;
   summary_.service_us_total += response->service_time_us;
   ++summary_.timed_responses;
+  summary_.server_side.record(
+      (uint64_t{response->queue_wait_us} + response->service_time_us) * 1000);
 }
 
 void LoadRunner::receive_all(uint64_t now_ns) {

@@ -40,6 +40,9 @@ struct ClientSummary {
   uint64_t queue_wait_us_total = 0;  // as the servers reported in ClientResponses
   uint64_t service_us_total = 0;
   uint64_t timed_responses = 0;
+  // Each answer's time at its server (queue wait + service): what placement decides,
+  // without the network path and the balancer's own scheduling.
+  LatencyHistogram server_side;
   uint64_t elapsed_ns = 0;
   LatencyHistogram latency;
 };
