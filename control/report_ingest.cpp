@@ -221,8 +221,6 @@ void ReportIngest::apply_load(uint32_t slot, const wire::ServerReport& report, i
     const int64_t in_flight = s.in_flight.load(std::memory_order_relaxed);
     s.other_load.store(other_load_two_way(report.queue_length, in_flight),
                        std::memory_order_relaxed);
-    s.dispatched_at_report.store(s.requests_total.load(std::memory_order_relaxed),
-                                 std::memory_order_relaxed);
     s.in_flight_at_report.store(in_flight, std::memory_order_relaxed);
     s.load_reported.store(true, std::memory_order_release);
   }

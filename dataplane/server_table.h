@@ -27,8 +27,9 @@ struct alignas(64) ServerSlot {
   std::atomic<int64_t> in_flight{0};           // requests of ours awaiting replies
   std::atomic<int64_t> other_load{0};          // reported queue that is not ours (control)
   std::atomic<uint64_t> requests_total{0};     // dispatched by all workers
-  std::atomic<uint64_t> dispatched_at_report{0};  // requests_total when the last report came
-  std::atomic<int64_t> in_flight_at_report{0};    // in_flight when the last report came
+  // requests_total at the last report (one-way servers: their replies never come back).
+  std::atomic<uint64_t> dispatched_at_report{0};
+  std::atomic<int64_t> in_flight_at_report{0};  // in_flight at the last report (two-way)
   std::atomic<uint64_t> replies_total{0};
   std::atomic<uint64_t> timeouts_total{0};
   std::atomic<uint32_t> passive_errors{0};     // ECONNREFUSED and send errors seen

@@ -2,6 +2,8 @@
 requests only, so a row that lost more than (1 - q) of its requests to the client timeout
 has a true q-percentile of at least that timeout: such cells read '>= T' and count as T."""
 
+import statistics
+
 QUANTILES = (("p50_ms", 0.5), ("p99_ms", 0.99), ("p999_ms", 0.999))
 TARGET_LOAD = 0.9
 TARGET_VS_POWER_OF_TWO = 0.5    # shortest-queue p99 <= half of power-of-two's
@@ -140,6 +142,47 @@ def ideal(row):
     return "unbounded" if value > 1000 else f"{value:.2f}"  # a queue growing all the run
 
 
+def balancer_ratios(rows):
+    """Per (mode, policy, load, N > 1 balancers): each round's p99 and server p99 over one
+    balancer's in the same round, and their medians. Empty without rounds of 1 and N."""
+    single = {(r["mode"], r.get("policy"), r["load"], r.get("round")): r
+              for r in rows if r.get("balancers") == 1}
+    groups = {}
+    for r in rows:
+        if r.get("balancers", 1) <= 1:
+            continue
+        base = single.get((r["mode"], r.get("policy"), r["load"], r.get("round")))
+        if not base or base["p99_ms"] <= 0 or base.get("server_p99_ms", 0) <= 0:
+            continue
+        key = (r["mode"], r["policy"], r["load"], r["balancers"])
+        group = groups.setdefault(key, {"p99": [], "server_p99": []})
+        group["p99"].append(r["p99_ms"] / base["p99_ms"])
+        group["server_p99"].append(r.get("server_p99_ms", 0) / base["server_p99_ms"])
+    return [{"mode": mode, "policy": policy, "load": load, "balancers": n,
+             "p99_ratios": g["p99"], "server_p99_ratios": g["server_p99"],
+             "p99_ratio_median": statistics.median(g["p99"]),
+             "server_p99_ratio_median": statistics.median(g["server_p99"])}
+            for (mode, policy, load, n), g in sorted(groups.items())]
+
+
+def ratio_lines(meta):
+    ratios = meta.get("balancer_ratios") or []
+    if not ratios:
+        return []
+    lines = ["", "Several balancers against one, paired by round (each round ran every count "
+             "over the same servers, one after another); target: p99 within 1.2x of one "
+             "balancer's.", "",
+             "| mode | policy | load | balancers | p99 ratio, median (rounds) "
+             "| server p99 ratio, median (rounds) |", "| --- | --- | ---: | ---: | --- | --- |"]
+    for r in ratios:
+        each = ", ".join(f"{x:.2f}" for x in r["p99_ratios"])
+        each_server = ", ".join(f"{x:.2f}" for x in r["server_p99_ratios"])
+        lines.append(f"| {r['mode']} | {r['policy']} | {r['load']:.0%} | {r['balancers']} | "
+                     f"{r['p99_ratio_median']:.2f} ({each}) | "
+                     f"{r['server_p99_ratio_median']:.2f} ({each_server}) |")
+    return lines
+
+
 def server_p99(row):
     value = row.get("server_p99_ms", 0)
     return f"{value:.2f}" if value > 0 else "-"  # plain servers and nginx rows carry none
@@ -202,6 +245,7 @@ def markdown(meta, rows, check):
             f"{row['answered']}/{row['requests']} | "
             f"{row['retried']}/{row['failed']} | {slow} | {each} | "
             f"{row.get('steal_pct', 0):.0f}% |")
+    lines += ratio_lines(meta)
     if set(meta["modes"]) - set(PLAIN_MODES):
         lines += ["", "Target (90% load): shortest-queue p99 <= 1/2 of power-of-two's and <= 1/3 "
                   "of round-robin's.", ""]

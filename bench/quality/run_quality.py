@@ -27,7 +27,7 @@ from quality_fleet import (NGINX_STREAM_MODULE, POLL_S, READY_TIMEOUT_S, SERVERS
 from plain_mode import (DNSDIST, EQUAL_SERVERS, NGINX, PLAIN_MODES, dnsdist_version,
                         run_plain_mode, tools_missing)
 from quality_plot import plot_p99
-from quality_report import markdown, target_check
+from quality_report import balancer_ratios, markdown, target_check
 from simulate_quality import percentile, simulate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -213,8 +213,8 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
 
     def run_load(port, rate, duration_s):
         return run_clients(bin_dir, log_dir, port, rate, duration_s, args.clients)
-    balancers = args.balancers if mode == "reports" else 1
-    report_ports = free_udp_ports_below_ephemeral(balancers) if mode == "reports" else []
+    counts = args.balancers if mode == "reports" else [1]
+    report_ports = free_udp_ports_below_ephemeral(max(counts)) if mode == "reports" else []
     servers = start_servers(bin_dir, log_dir, report_ports)
     measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
     capacity = sum(measured.values()) if args.capacity == "measured" else capacity_rps()
@@ -226,30 +226,49 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
           f"({', '.join(f'{sid}: {rps:.0f}' for sid, rps in measured.items())}); "
           f"loads are fractions of {capacity:.0f}", flush=True)
     rows = []
-    for policy in args.policies:
-        peers = balancers - 1 if args.peer_balancers and "--peer-balancers" in help_text else 0
-        started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
-                            report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "",
-                            peers=peers)
-                   for b in range(balancers)]
-        lbs = [lb for lb, _ in started]
-        ports = [port for _, port in started]
-        port = ports if balancers > 1 else ports[0]
-        target = policy if balancers == 1 else f"{policy} x{balancers} balancers"
-        registered = mode != "reports" or warm_up(bin_dir, log_dir, lbs, port, len(SERVERS),
-                                                  capacity)
-        if not registered:
-            print(f"  {policy}: not every server registered by report; skipped", flush=True)
-        else:
-            rows += measure(args, target, mode, port, capacity, run_load, args.loads)
-        for lb in lbs:
-            lb.stop()
-        check_received(lbs, [r for r in rows if r["target"] == target and r["mode"] == mode])
+    # Rounds interleave the balancer counts over the same servers and calibration, so that
+    # each round's rows see the same host and can be compared pairwise.
+    rounds = args.rounds if mode == "reports" else 1
+    for round_index in range(rounds):
+        for policy in args.policies:
+            for balancers in counts:
+                new = run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers,
+                                    report_ports[:balancers], capacity, run_load)
+                for r in new:
+                    r["policy"], r["balancers"], r["round"] = policy, balancers, round_index
+                rows += new
     if mode != "reports" and args.nginx:
         nginx, port = start_nginx(log_dir, servers, mode == "weighted")
         rows += measure(args, NGINX, mode, port, capacity, run_load, args.loads)
         nginx.stop()
     Child.stop_all()
+    return rows
+
+
+def run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers, report_ports,
+                  capacity, run_load):
+    """One policy's rows behind len(report_ports) balancers (one with static backends when
+    the mode has no reports), started for these rows and stopped after them."""
+    balancers = max(1, len(report_ports))
+    peers = balancers - 1 if args.peer_balancers and "--peer-balancers" in help_text else 0
+    started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
+                        report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "",
+                        peers=peers)
+               for b in range(balancers)]
+    lbs = [lb for lb, _ in started]
+    ports = [port for _, port in started]
+    port = ports if balancers > 1 else ports[0]
+    target = policy if balancers == 1 else f"{policy} x{balancers} balancers"
+    registered = mode != "reports" or warm_up(bin_dir, log_dir, lbs, port, len(SERVERS),
+                                              capacity)
+    rows = []
+    if not registered:
+        print(f"  {policy}: not every server registered by report; skipped", flush=True)
+    else:
+        rows = measure(args, target, mode, port, capacity, run_load, args.loads)
+    for lb in lbs:
+        lb.stop()
+    check_received(lbs, rows)
     return rows
 
 
@@ -276,9 +295,14 @@ def parse_args():
                              "first on this host, or 1000 x speed req/s per server")
     parser.add_argument("--calibrate-s", type=float, default=3.0,
                         help="seconds of the capacity measurement")
-    parser.add_argument("--balancers", type=int, default=1,
+    parser.add_argument("--balancers", default="1",
                         help="mode reports: this many shortline-lb in front of the same servers "
-                             "(each server reports to all; the clients are dealt over them)")
+                             "(each server reports to all; the clients are dealt over them); a "
+                             "list such as 1,2,3 runs each count in turn")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="mode reports: run the --balancers counts this many times, "
+                             "interleaved, and report each count's p99 over one balancer's "
+                             "of the same round (median of the rounds)")
     parser.add_argument("--no-peer-balancers", dest="peer_balancers", action="store_false",
                         help="with --balancers N, leave load_balancer.peer_balancers at 0 "
                              "instead of N - 1 (each balancer then ignores the others' likely "
@@ -293,8 +317,14 @@ def parse_args():
     args.policies = [p for p in args.policies.split(",") if p]
     if not all(0 < load < 1.5 for load in args.loads) or not 1 <= args.duration <= 600:
         parser.error("--loads must be in (0, 1.5) and --duration in [1, 600]")
-    if not 1 <= args.balancers <= 3:
-        parser.error("--balancers must be from 1 to 3")
+    try:
+        args.balancers = [int(x) for x in args.balancers.split(",") if x]
+    except ValueError:
+        parser.error("--balancers takes counts from 1 to 3, such as 2 or 1,2,3")
+    if not args.balancers or not all(1 <= n <= 3 for n in args.balancers):
+        parser.error("--balancers takes counts from 1 to 3, such as 2 or 1,2,3")
+    if not 1 <= args.rounds <= 50:
+        parser.error("--rounds must be from 1 to 50")
     if not 1 <= args.clients <= 64:
         parser.error("--clients must be from 1 to 64")
     return args
@@ -388,6 +418,7 @@ def write_results(args, stamp, modes, rows, log_dir):
             "modes": modes, "logs": log_dir}
     add_ideal(rows, args.duration)
     check = target_check(rows)
+    meta["balancer_ratios"] = balancer_ratios(rows)
     os.makedirs(args.out_dir, exist_ok=True)
     base = os.path.join(args.out_dir, f"quality-{stamp}")
     with open(base + ".json", "w") as out:

@@ -14,8 +14,9 @@ const char* controller_usage() {
   return R"(usage: shortline-controller --config FILE [--demo] [--duration S] [options]
 
 Starts shortline-lb and server.count shortline-servers from FILE (config.json), listens on
-controller.port for the balancer's ScaleRequests (ADD starts a server on the next free port
-of server.port_range_start..end, REMOVE stops one with SIGTERM so that it drains), restarts
+controller.address:port (default 127.0.0.1) for the balancers' ScaleRequests (ADD starts a
+server on the next free port of server.port_range_start..end, REMOVE stops one with
+SIGTERM so that it drains), restarts
 crashed servers with backoff, and logs every event to <log dir>/controller/controller.log.
 On SIGINT or SIGTERM it stops every process it started and exits 0.
 

@@ -23,6 +23,7 @@
 #include "control/wire/messages.h"
 #include "tests/integration/child_process.h"
 #include "tests/integration/notify_socket.h"
+#include "tests/integration/output_numbers.h"
 #include "tests/integration/udp_test_support.h"
 
 namespace shortline::testing {
@@ -30,6 +31,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::number_after;
 
 constexpr uint16_t kPortRangeSize = 16;
 constexpr const char* kNoAutoScaling =
@@ -78,17 +80,6 @@ std::string pgrep(const std::string& pattern) {
 }
 
 bool process_gone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
-
-// The decimal number right after `key` in `text` ("... (pid 1234)" with key "(pid "), or -1.
-// (No std::regex: gcc 12 warns falsely inside it under ASan.)
-int64_t number_after(const std::string& text, const std::string& key) {
-  const auto at = text.find(key);
-  if (at == std::string::npos) return -1;
-  const auto start = at + key.size();
-  const auto end = text.find_first_not_of("0123456789", start);
-  if (end == start) return -1;
-  return std::stoll(text.substr(start, end - start));
-}
 
 pid_t pid_in(const std::optional<std::string>& line) {
   return line ? static_cast<pid_t>(number_after(*line, "(pid ")) : -1;

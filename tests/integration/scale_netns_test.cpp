@@ -18,6 +18,7 @@
 #include "child_process.h"
 #include "dataplane/kernel_probe.h"
 #include "netns_topology.h"
+#include "output_numbers.h"
 
 namespace shortline {
 namespace {
@@ -25,23 +26,13 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildProcess;
 using testing::NetnsTopology;
+using testing::number_after;
 
 const std::string kBin = SHORTLINE_BIN_DIR;
 constexpr int kControlPort = 6000;
 constexpr int kServicePort = 7000;
 constexpr int kControllerPort = 55000;
 constexpr int kFirstServerPort = 7101;
-
-// The decimal number after `key` (and any spaces) in `text`, or -1.
-int64_t number_after(const std::string& text, const std::string& key) {
-  const auto at = text.find(key);
-  if (at == std::string::npos) return -1;
-  const auto start = text.find_first_not_of(' ', at + key.size());
-  if (start == std::string::npos) return -1;
-  const auto end = text.find_first_not_of("0123456789", start);
-  if (end == start) return -1;
-  return std::stoll(text.substr(start, end - start));
-}
 
 class ScaleNetnsTest : public ::testing::Test {
  protected:
