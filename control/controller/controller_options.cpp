@@ -16,9 +16,9 @@ const char* controller_usage() {
 Starts shortline-lb and server.count shortline-servers from FILE (config.json), listens on
 controller.address:port (default 127.0.0.1) for the balancers' ScaleRequests (ADD starts a
 server on the next free port of server.port_range_start..end, REMOVE stops one with
-SIGTERM so that it drains), restarts
-crashed servers with backoff, and logs every event to <log dir>/controller/controller.log.
-On SIGINT or SIGTERM it stops every process it started and exits 0.
+SIGTERM so that it drains), restarts crashed servers with backoff, and logs every event to
+<log dir>/controller/controller.log. On SIGINT or SIGTERM it stops every process it
+started and exits 0.
 
   --config FILE      config file, read by the controller and by the balancer it starts
   --demo             also start client.count shortline-clients whose load rises and falls,
