@@ -15,7 +15,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <set>
 #include <string>
@@ -131,9 +133,10 @@ class EcmpClient {
     const double max_ms = sorted.empty() ? 0 : sorted.back();
     std::printf(
         "ecmp_client: requests %u answered %u lost %u retries %u flows %u "
-        "flows_on_two_servers %u servers %zu p99_ms %.1f max_ms %.1f\n",
+        "flows_on_two_servers %u servers %zu p99_ms %.1f max_ms %.1f send_failures %u (%s)\n",
         options_.requests, answered, options_.requests - answered, retries_sent_, options_.flows,
-        moved, servers_.size(), p99_ms, max_ms);
+        moved, servers_.size(), p99_ms, max_ms, send_failures_,
+        send_failures_ == 0 ? "none" : std::strerror(first_send_errno_));
   }
 
  private:
@@ -156,9 +159,12 @@ class EcmpClient {
         .client_id = id % options_.flows, .request_id = id, .send_time_ns = 0, .work_us = 0};
     uint8_t datagram[shortline::wire::kClientRequestBytes];
     const std::size_t size = shortline::wire::encode(message, datagram);
-    // A failed send (a full socket buffer) is left to the timeout, like a lost datagram.
-    (void)::sendto(flows_[id % options_.flows].fd, datagram, size, 0,
-                   options_.target.sockaddr_ptr(), options_.target.length);
+    // A failed send (a full socket buffer) is left to the timeout, like a lost datagram,
+    // and counted with its first errno, so that the summary says where a loss began.
+    if (::sendto(flows_[id % options_.flows].fd, datagram, size, 0,
+                 options_.target.sockaddr_ptr(), options_.target.length) < 0) {
+      if (send_failures_++ == 0) first_send_errno_ = errno;
+    }
     request.sent_at = Clock::now();
     if (request.attempts == 0) request.first_sent_at = request.sent_at;
     ++request.attempts;
@@ -219,6 +225,8 @@ class EcmpClient {
   uint32_t oldest_open_ = 0;  // every request below it is answered or given up
   uint32_t finished_ = 0;
   uint32_t retries_sent_ = 0;
+  uint32_t send_failures_ = 0;
+  int first_send_errno_ = 0;
 };
 
 }  // namespace

@@ -116,21 +116,21 @@ class BirdRouting {
                     "  merge paths yes;\n}\n";
     for (int b = 0; b < balancers_; ++b) {
       c += "protocol bgp lb" + std::to_string(b) + " {\n  local " +
-           NetnsTopology::router_address(b) + " as " + std::to_string(kRouterAs) +
-           ";\n  neighbor " + NetnsTopology::balancer_address(b) + " as " +
+           topology_.addresses().router(b) + " as " + std::to_string(kRouterAs) +
+           ";\n  neighbor " + topology_.addresses().balancer(b) + " as " +
            std::to_string(kBalancerAs) + ";\n" + timers() + "  ipv4 { import where net = " +
-           NetnsTopology::kServiceAddress + "/32; export none; };\n}\n";
+           topology_.addresses().service() + "/32; export none; };\n}\n";
     }
     return c;
   }
 
   [[nodiscard]] std::string balancer_config(int b) const {
-    const std::string self = NetnsTopology::balancer_address(b);
+    const std::string self = topology_.addresses().balancer(b);
     return std::string(kLog) + "router id " + self + ";\nprotocol device {}\n" +
            "protocol static shortline_service {\n  disabled yes;\n  ipv4;\n  route " +
-           NetnsTopology::kServiceAddress + "/32 via \"lo\";\n}\n" +
+           topology_.addresses().service() + "/32 via \"lo\";\n}\n" +
            "protocol bgp router1 {\n  local " + self + " as " + std::to_string(kBalancerAs) +
-           ";\n  neighbor " + NetnsTopology::router_address(b) + " as " +
+           ";\n  neighbor " + topology_.addresses().router(b) + " as " +
            std::to_string(kRouterAs) + ";\n" + timers() +
            "  ipv4 { import none; export where proto = \"shortline_service\"; next hop self; };\n"
            "}\n";

@@ -58,14 +58,14 @@ class ScaleNetnsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  static std::string host(int balancer) { return NetnsTopology::balancer_address(balancer); }
+  std::string host(int balancer) const { return topology_->addresses().balancer(balancer); }
 
   // The load_balancer keys both balancers share: reports from the test network, signed.
   std::string common_balancer_keys(int balancer) const {
     return R"("server_side_port": )" + std::to_string(kControlPort) +
            R"(, "client_side_port": )" + std::to_string(kServicePort) +
            R"(, "workers": 1, "admin_enabled": false, "control_address": ")" + host(balancer) +
-           R"(", "control_allowed_sources": [")" + NetnsTopology::kNetwork +
+           R"(", "control_allowed_sources": [")" + topology_->addresses().network() +
            R"("], "auth_key_file": ")" + dir_ + R"(/key", "min_servers": 1,
            "max_servers_running": 3, "report_interval_ms": 20, "missed_reports": 25)";
   }
