@@ -147,6 +147,7 @@ def balancer_ratios(rows):
     balancer's in the same round, and their medians. Empty without rounds of 1 and N."""
     single = {(r["mode"], r.get("policy"), r["load"], r.get("round")): r
               for r in rows if r.get("balancers") == 1}
+    # A control row (through_one: N balancers, traffic through the first) gets its own line.
     groups = {}
     for r in rows:
         if r.get("balancers", 1) <= 1:
@@ -154,15 +155,15 @@ def balancer_ratios(rows):
         base = single.get((r["mode"], r.get("policy"), r["load"], r.get("round")))
         if not base or base["p99_ms"] <= 0 or base.get("server_p99_ms", 0) <= 0:
             continue
-        key = (r["mode"], r["policy"], r["load"], r["balancers"])
+        key = (r["mode"], r["policy"], r["load"], r["balancers"], r.get("through_one", False))
         group = groups.setdefault(key, {"p99": [], "server_p99": []})
         group["p99"].append(r["p99_ms"] / base["p99_ms"])
         group["server_p99"].append(r.get("server_p99_ms", 0) / base["server_p99_ms"])
     return [{"mode": mode, "policy": policy, "load": load, "balancers": n,
-             "p99_ratios": g["p99"], "server_p99_ratios": g["server_p99"],
+             "through_one": through_one, "p99_ratios": g["p99"], "server_p99_ratios": g["server_p99"],
              "p99_ratio_median": statistics.median(g["p99"]),
              "server_p99_ratio_median": statistics.median(g["server_p99"])}
-            for (mode, policy, load, n), g in sorted(groups.items())]
+            for (mode, policy, load, n, through_one), g in sorted(groups.items())]
 
 
 def ratio_lines(meta):
@@ -171,13 +172,17 @@ def ratio_lines(meta):
         return []
     lines = ["", "Several balancers against one, paired by round (each round ran every count "
              "over the same servers, one after another); target: p99 within 1.2x of one "
-             "balancer's.", "",
+             "balancer's. \"N, traffic through one\": the control row, N balancers taking the "
+             "reports but all traffic through the first: what the extra balancers cost the "
+             "host, apart from placement.", "",
              "| mode | policy | load | balancers | p99 ratio, median (rounds) "
              "| server p99 ratio, median (rounds) |", "| --- | --- | ---: | ---: | --- | --- |"]
     for r in ratios:
         each = ", ".join(f"{x:.2f}" for x in r["p99_ratios"])
         each_server = ", ".join(f"{x:.2f}" for x in r["server_p99_ratios"])
-        lines.append(f"| {r['mode']} | {r['policy']} | {r['load']:.0%} | {r['balancers']} | "
+        count = f"{r['balancers']}, traffic through one" if r.get("through_one") else \
+            r["balancers"]
+        lines.append(f"| {r['mode']} | {r['policy']} | {r['load']:.0%} | {count} | "
                      f"{r['p99_ratio_median']:.2f} ({each}) | "
                      f"{r['server_p99_ratio_median']:.2f} ({each_server}) |")
     return lines

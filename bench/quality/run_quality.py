@@ -213,8 +213,9 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
 
     def run_load(port, rate, duration_s):
         return run_clients(bin_dir, log_dir, port, rate, duration_s, args.clients)
-    counts = args.balancers if mode == "reports" else [1]
-    report_ports = free_udp_ports_below_ephemeral(max(counts)) if mode == "reports" else []
+    counts = args.balancers if mode == "reports" else [(1, False)]
+    report_ports = (free_udp_ports_below_ephemeral(max(n for n, _ in counts))
+                    if mode == "reports" else [])
     servers = start_servers(bin_dir, log_dir, report_ports)
     measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
     capacity = sum(measured.values()) if args.capacity == "measured" else capacity_rps()
@@ -231,11 +232,12 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
     rounds = args.rounds if mode == "reports" else 1
     for round_index in range(rounds):
         for policy in args.policies:
-            for balancers in counts:
+            for balancers, through_one in counts:
                 new = run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers,
-                                    report_ports[:balancers], capacity, run_load)
+                                    report_ports[:balancers], capacity, run_load, through_one)
                 for r in new:
                     r["policy"], r["balancers"], r["round"] = policy, balancers, round_index
+                    r["through_one"] = through_one
                 rows += new
     if mode != "reports" and args.nginx:
         nginx, port = start_nginx(log_dir, servers, mode == "weighted")
@@ -246,19 +248,25 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
 
 
 def run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers, report_ports,
-                  capacity, run_load):
+                  capacity, run_load, through_one=False):
     """One policy's rows behind len(report_ports) balancers (one with static backends when
-    the mode has no reports), started for these rows and stopped after them."""
+    the mode has no reports), started for these rows and stopped after them. through_one:
+    the control row, all traffic through the first balancer (peer_balancers 0) while the
+    others only take the servers' reports: what the extra balancers cost the host."""
     balancers = max(1, len(report_ports))
     peers = balancers - 1 if args.peer_balancers and "--peer-balancers" in help_text else 0
+    if through_one:
+        peers = 0
     started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
                         report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "",
                         peers=peers)
                for b in range(balancers)]
     lbs = [lb for lb, _ in started]
     ports = [port for _, port in started]
-    port = ports if balancers > 1 else ports[0]
+    port = ports if balancers > 1 and not through_one else ports[0]
     target = policy if balancers == 1 else f"{policy} x{balancers} balancers"
+    if through_one:
+        target += ", traffic through one"
     registered = mode != "reports" or warm_up(bin_dir, log_dir, lbs, port, len(SERVERS),
                                               capacity)
     rows = []
@@ -270,6 +278,18 @@ def run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers, repo
         lb.stop()
     check_received(lbs, rows)
     return rows
+
+
+def parse_balancer_counts(text):
+    """"1,2,3,3c" -> [(1, False), (2, False), (3, False), (3, True)]; [] when malformed. A
+    count with "c" is the control row: that many balancers, traffic through the first."""
+    counts = []
+    for item in (x for x in text.split(",") if x):
+        match = re.fullmatch(r"([123])(c?)", item)
+        if not match or (match.group(2) and match.group(1) == "1"):
+            return []
+        counts.append((int(match.group(1)), bool(match.group(2))))
+    return counts
 
 
 def parse_args():
@@ -298,7 +318,9 @@ def parse_args():
     parser.add_argument("--balancers", default="1",
                         help="mode reports: this many shortline-lb in front of the same servers "
                              "(each server reports to all; the clients are dealt over them); a "
-                             "list such as 1,2,3 runs each count in turn")
+                             "list such as 1,2,3 runs each count in turn; 3c is a control row: "
+                             "3 balancers, all traffic through the first (peer_balancers 0), "
+                             "what the extra balancers cost the host apart from placement")
     parser.add_argument("--rounds", type=int, default=1,
                         help="mode reports: run the --balancers counts this many times, "
                              "interleaved, and report each count's p99 over one balancer's "
@@ -317,12 +339,10 @@ def parse_args():
     args.policies = [p for p in args.policies.split(",") if p]
     if not all(0 < load < 1.5 for load in args.loads) or not 1 <= args.duration <= 600:
         parser.error("--loads must be in (0, 1.5) and --duration in [1, 600]")
-    try:
-        args.balancers = [int(x) for x in args.balancers.split(",") if x]
-    except ValueError:
-        parser.error("--balancers takes counts from 1 to 3, such as 2 or 1,2,3")
-    if not args.balancers or not all(1 <= n <= 3 for n in args.balancers):
-        parser.error("--balancers takes counts from 1 to 3, such as 2 or 1,2,3")
+    args.balancers = parse_balancer_counts(args.balancers)
+    if not args.balancers:
+        parser.error("--balancers takes counts from 1 to 3, such as 2 or 1,2,3, and control "
+                     "rows 2c or 3c")
     if not 1 <= args.rounds <= 50:
         parser.error("--rounds must be from 1 to 50")
     if not 1 <= args.clients <= 64:
