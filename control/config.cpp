@@ -65,7 +65,8 @@ constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "outlier_ejection_ms",
                                                       "outlier_max_ejected_percent",
                                                       "health_check",
-                                                      "takeover_socket"};
+                                                      "takeover_socket",
+                                                      "fd_store"};
 
 template <size_t kHead, size_t kTail>
 consteval auto join_keys(const std::string_view (&head)[kHead],
@@ -500,6 +501,7 @@ void read_load_balancer(const Json& value, LoadBalancerConfig& balancer) {
   read_names(section, balancer.dataplane);
   read_admin(section, balancer);
   read_takeover(section, balancer);
+  section.boolean("fd_store", balancer.fd_store);
   read_control(section, balancer);
   read_health(section, balancer);
   if (const Json* check = section.find("health_check"))

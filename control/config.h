@@ -74,6 +74,9 @@ struct LoadBalancerConfig {               // "load_balancer"
   // A unix socket (mode 0600) where a new shortline-lb --take-over PATH takes the listen
   // and control sockets over; "" = no takeover offered.
   std::string takeover_socket;
+  // Under systemd (FileDescriptorStoreMax= in the unit): hand the listen and control
+  // sockets to the service manager, and take them back at the unit's next start.
+  bool fd_store = false;
 };
 
 struct ControllerConfig {                 // "controller"

@@ -73,6 +73,7 @@ const std::map<std::string, Render, std::less<>>& renderers() {
         {"auth_key_file", field(&LoadBalancerConfig::auth_key_file)},
         {"allow_unauthenticated_reports", field(&LoadBalancerConfig::allow_unauthenticated_reports)},
         {"takeover_socket", field(&LoadBalancerConfig::takeover_socket)},
+        {"fd_store", field(&LoadBalancerConfig::fd_store)},
         {"min_servers", field(&LoadBalancerConfig::min_servers)},
         {"max_servers_running", field(&LoadBalancerConfig::max_servers_running)},
         {"scale_up_hold_ms", field(&LoadBalancerConfig::scale_up_hold_ms)},

@@ -125,6 +125,11 @@ constexpr Flag kFlags[] = {
      return path.empty() ? std::string("off") : path; },
    [](const Config& from, Config& to) {
      to.load_balancer.takeover_socket = from.load_balancer.takeover_socket; }},
+  {"--fd-store", "", "fd_store",
+   "under systemd (FileDescriptorStoreMax=): keep the sockets in the service manager across "
+   "restarts; =false: off",
+   [](const Config& c) { return bool_text(c.load_balancer.fd_store); },
+   [](const Config& from, Config& to) { to.load_balancer.fd_store = from.load_balancer.fd_store; }},
   {"--take-over", "PATH", "",
    "take the sockets over from the shortline-lb offering them at PATH, which then drains "
    "and exits", nullptr, nullptr},

@@ -1,6 +1,7 @@
 // shortline-lb: parses the command line and config, checks the kernel, runs the data plane
 // and the control thread until SIGINT/SIGTERM (SIGHUP reloads), drains, prints the counters
-// and exits 0. A --take-over start adopts a running balancer's sockets instead of binding.
+// and exits 0. A --take-over start adopts a running balancer's sockets instead of binding;
+// with fd_store, a start under systemd adopts those the service manager kept.
 #include <signal.h>
 
 #include <cstdio>
@@ -10,6 +11,7 @@
 
 #include "control/admin_http.h"
 #include "control/control_thread.h"
+#include "control/fd_store.h"
 #include "control/lb_admin_actions.h"
 #include "control/lb_cli.h"
 #include "control/lb_console.h"
@@ -110,6 +112,8 @@ class LbProcess {
                                            print_event);
         !error.empty())
       return fail(error, 1);
+    // Or those the service manager kept from this unit's last run (fd_store).
+    if (const auto error = take_stored_sockets(); !error.empty()) return fail(error, 1);
     // Listen sockets and the server table first; the control and admin sockets are bound
     // before the workers open their upstream pools, which take ephemeral ports.
     if (const auto error = balancer_.open(); !error.empty())
@@ -121,6 +125,7 @@ class LbProcess {
     ready_ = "listening on " + balancer_.listen_address().to_string();
     reloader_->set_hooks(service::notify_reloading, [this] { service::notify_ready(ready_); });
     takeover_.hand_control_socket(*control_);
+    stored_.hand_control_socket(*control_, prepared_.control.bind);
     if (const auto status = start_control()) return status;
     if (!takeover_.claimed()) start_admin();  // a predecessor frees the port only at "done"
     if (const auto error = balancer_.start_workers(); !error.empty()) {
@@ -135,6 +140,10 @@ class LbProcess {
     print_start_lines(balancer_, *control_, prepared_.control, admin_,
                       !prepared_.admin_token.empty());
     offer_takeover();
+    if (prepared_.command_line.config.load_balancer.fd_store) {
+      if (const auto error = store_sockets(balancer_, *control_); !error.empty())
+        std::fprintf(stderr, "shortline-lb: warning: %s\n", error.c_str());
+    }
     return std::nullopt;
   }
 
@@ -184,6 +193,21 @@ class LbProcess {
       std::fprintf(stderr, "shortline-lb: warning: admin endpoint: %s\n", error.c_str());
   }
 
+  // The sockets the service manager passed back (LISTEN_FDS), taken when fd_store is on
+  // and no takeover brings sockets already.
+  std::string take_stored_sockets() {
+    stored_.receive(print_event);
+    if (takeover_.claimed()) {
+      stored_.drop_all("a takeover brought the sockets");
+      return "";
+    }
+    if (!prepared_.command_line.config.load_balancer.fd_store) {
+      stored_.drop_all("fd_store is off");
+      return "";
+    }
+    return stored_.hand_listen_sockets(balancer_);
+  }
+
   // Listens for a later shortline-lb --take-over when takeover_socket is set.
   void offer_takeover() {
     const std::string& path = prepared_.command_line.config.load_balancer.takeover_socket;
@@ -201,6 +225,7 @@ class LbProcess {
   std::string ready_;              // systemd's STATUS= once ready and after each reload
   Balancer balancer_;
   TakeoverClaim takeover_;
+  StoredSockets stored_;
   std::optional<ControlThread> control_;
   std::optional<LbReloader> reloader_;
   AdminServer admin_;

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shortline::testing {
 
@@ -43,11 +44,36 @@ class NotifySocket {
 
   // The next notification datagram, or nullopt after timeout_ms.
   std::optional<std::string> receive(int timeout_ms) const {
+    std::vector<int> fds;
+    auto message = receive_with_fds(timeout_ms, fds);
+    for (const int fd : fds) close(fd);
+    return message;
+  }
+
+  // The same, with the descriptors it carried (FDSTORE=1) appended to `fds`, owned by the
+  // caller and not close-on-exec, as the service manager would pass them to a restart.
+  std::optional<std::string> receive_with_fds(int timeout_ms, std::vector<int>& fds) const {
     pollfd ready{fd_, POLLIN, 0};
     if (poll(&ready, 1, timeout_ms) <= 0) return std::nullopt;
     char buffer[4096];
-    const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
+    iovec data{buffer, sizeof(buffer)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)];
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    const ssize_t n = recvmsg(fd_, &message, 0);
     if (n < 0) return std::nullopt;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr; c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds.push_back(fd);
+      }
+    }
     return std::string(buffer, static_cast<size_t>(n));
   }
 
