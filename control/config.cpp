@@ -39,8 +39,8 @@ constexpr std::string_view kClientKeys[] = {"count", "port_range_start", "port_r
 // data plane's integer keys come from its limits table and sit between these two lists.
 constexpr std::string_view kLoadBalancerHeadKeys[] = {
     "server_side_port", "client_side_port", "server_scaling_threshold", "listen_address",
-    "control_address",  "pin_workers",      "udp_gso",                  "policy",
-    "affinity",         "maglev_load_bound"};
+    "control_address",  "pin_workers",      "udp_gso",                  "fail_open",
+    "policy",           "affinity",         "maglev_load_bound"};
 constexpr std::string_view kLoadBalancerTailKeys[] = {"backends",
                                                       "admin_enabled",
                                                       "admin_address",
@@ -298,6 +298,7 @@ void read_dataplane(const Section& section, DataplaneConfig& dataplane) {
   }
   section.boolean("pin_workers", dataplane.pin_workers);
   section.boolean("udp_gso", dataplane.udp_gso);
+  section.boolean("fail_open", dataplane.fail_open);
 }
 
 void read_names(const Section& section, DataplaneConfig& dataplane) {

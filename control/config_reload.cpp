@@ -59,6 +59,7 @@ const std::map<std::string, Render, std::less<>>& renderers() {
         {"control_address", field(&LoadBalancerConfig::control_address)},
         {"pin_workers", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.pin_workers); }},
         {"udp_gso", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.udp_gso); }},
+        {"fail_open", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.fail_open); }},
         {"policy", [](const LoadBalancerConfig& c) { return std::string(policy_name(c.dataplane.policy)); }},
         {"affinity", [](const LoadBalancerConfig& c) { return std::string(affinity_name(c.dataplane.affinity)); }},
         {"maglev_load_bound", [](const LoadBalancerConfig& c) { return std::to_string(c.dataplane.maglev_load_bound); }},
@@ -107,6 +108,7 @@ constexpr std::string_view kLiveKeys[] = {
     "request_timeout_ms", "session_idle_timeout_ms", "session_unreplied_timeout_ms",
     "source_requests_per_s", "source_requests_burst", "source_sessions_per_s",
     "prefix_requests_per_s", "source_sessions_max", "maglev_load_bound", "peer_balancers",
+    "fail_open",
     // the control thread
     "report_interval_ms", "missed_reports", "control_allowed_sources", "auth_key_file",
     "allow_unauthenticated_reports",

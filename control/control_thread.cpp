@@ -34,6 +34,7 @@ std::string_view state_name(ServerState state) {
     case ServerState::draining:
       return "draining";
     case ServerState::down:
+    case ServerState::silent:  // health says why
       return "down";
     case ServerState::probing:
       return "probing";

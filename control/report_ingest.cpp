@@ -299,10 +299,14 @@ ControlCounter down_counter(Health why) {
 void ReportIngest::mark_down(uint32_t slot, Health why, int64_t now_ms, std::string_view detail) {
   assert(is_down(why));
   ServerEntry& e = entries_[slot];
+  // Silence alone, on a server that was taking new requests, leaves the data plane a
+  // fallback (fail_open); other faults, draining and leaving servers do not.
+  const bool only_silent = why == Health::down_silent && e.health == Health::up &&
+                           !e.operator_drain;
   e.health = why;
   e.down_since_ms = now_ms;
   table_.slot(slot).probe_token.store(0, std::memory_order_relaxed);
-  table_.set_state(slot, ServerState::down);
+  table_.set_state(slot, only_silent ? ServerState::silent : ServerState::down);
   counters_.add(ControlCounter::servers_down);
   counters_.add(down_counter(why));
   std::string line(health_name(why));

@@ -50,6 +50,7 @@ struct DataplaneConfig {
   uint32_t source_sessions_per_s = 0;      // token bucket on new sessions per source address
   uint32_t prefix_requests_per_s = 0;      // token bucket on requests per prefix
   uint32_t peer_balancers = 0;             // other balancers in front of the same servers
+  bool fail_open = true;                   // no server UP: place on those DOWN for silence
   uint32_t source_sessions_max = 0;        // open sessions per source; 0 = 1/4 of a worker's
   uint32_t socket_buffer_bytes = 4u << 20; // SO_RCVBUF and SO_SNDBUF of each listen socket
   uint32_t timer_work_max = 256;           // sessions a timer pass may close per iteration

@@ -23,6 +23,7 @@ struct LiveSettings {
   uint32_t source_sessions_max = 0;
   double maglev_load_bound = 2.0;
   uint32_t peer_balancers = 0;
+  bool fail_open = true;
 
   friend bool operator==(const LiveSettings&, const LiveSettings&) = default;
 };
@@ -40,6 +41,7 @@ struct LiveSettings {
   s.source_sessions_max = config.source_sessions_max;
   s.maglev_load_bound = config.maglev_load_bound;
   s.peer_balancers = config.peer_balancers;
+  s.fail_open = config.fail_open;
   return s;
 }
 

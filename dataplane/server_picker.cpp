@@ -51,6 +51,7 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
   total_weight_ = 0;
   probe_member_ = kNoServer;
   maglev_ = pool.maglev.get();
+  failing_open_ = false;
   const auto members = static_cast<uint32_t>(pool.members.size());
   for (uint32_t m = 0; m < members; ++m) {
     const uint32_t slot_index = pool.members[m].slot;
@@ -58,29 +59,17 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
     const ServerState state = slot.state.load(std::memory_order_relaxed);
     if (state == ServerState::probing) [[unlikely]]
       claim_probe(m, slot);
-    if (state != ServerState::up) continue;
-    int64_t load = slot.other_load.load(std::memory_order_relaxed);
-    if (one_way_) {
-      load += static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
-                                   slot.dispatched_at_report.load(std::memory_order_relaxed));
-    } else {
-      load += slot.in_flight.load(std::memory_order_relaxed);
+    if (state == ServerState::up) add_candidate(m, slot_index, slot);
+  }
+  // Nothing UP: rather than drop every request, the servers whose only fault is silence.
+  if (count_ == 0 && fail_open_) [[unlikely]] {
+    for (uint32_t m = 0; m < members; ++m) {
+      const uint32_t slot_index = pool.members[m].slot;
+      const ServerSlot& slot = table.slot(slot_index);
+      if (slot.state.load(std::memory_order_relaxed) == ServerState::silent)
+        add_candidate(m, slot_index, slot);
     }
-    // The peers saw the same report and likely did what we did since: count the change
-    // in our own in-flight count there once more per peer (reset by the next report,
-    // which holds their real share). Placements and replies both, so a server whose
-    // queue drains looks emptier too; the peers' share never goes below none. Only for
-    // servers that report: others have no "since".
-    const bool peer_scaled = !one_way_ && peer_balancers_ != 0 &&
-                             slot.load_reported.load(std::memory_order_acquire);
-    if (peer_scaled) load += peer_share_change(slot);
-    const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
-    candidates_[count_] = {m, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
-                           std::clamp<int64_t>(load, 0, kLoadMax), peer_scaled};
-    candidate_of_slot_[slot_index] = count_;
-    total_load_ += candidates_[count_].load;
-    total_weight_ += candidates_[count_].weight;
-    ++count_;
+    failing_open_ = count_ != 0;
   }
   if (count_ == 0) return;
   // A random start per batch: ties rotate without falling into lockstep with the order
@@ -89,6 +78,31 @@ void ServerPicker::begin_batch(const PoolSnapshot& pool, ServerTable& table) {
   for (uint32_t c = 0; c < count_; ++c)
     candidates_[c].rank = c >= start ? c - start : c + count_ - start;
   if (policy_ == Policy::shortest_queue) heap_build();
+}
+
+void ServerPicker::add_candidate(uint32_t member, uint32_t slot_index, const ServerSlot& slot) {
+  int64_t load = slot.other_load.load(std::memory_order_relaxed);
+  if (one_way_) {
+    load += static_cast<int64_t>(slot.requests_total.load(std::memory_order_relaxed) -
+                                 slot.dispatched_at_report.load(std::memory_order_relaxed));
+  } else {
+    load += slot.in_flight.load(std::memory_order_relaxed);
+  }
+  // The peers saw the same report and likely did what we did since: count the change
+  // in our own in-flight count there once more per peer (reset by the next report,
+  // which holds their real share). Placements and replies both, so a server whose
+  // queue drains looks emptier too; the peers' share never goes below none. Only for
+  // servers that report: others have no "since".
+  const bool peer_scaled = !one_way_ && peer_balancers_ != 0 &&
+                           slot.load_reported.load(std::memory_order_acquire);
+  if (peer_scaled) load += peer_share_change(slot);
+  const uint32_t weight = slot.weight.load(std::memory_order_relaxed);
+  candidates_[count_] = {member, slot_index, std::clamp(weight, 1u, kWeightMax), 0,
+                         std::clamp<int64_t>(load, 0, kLoadMax), peer_scaled};
+  candidate_of_slot_[slot_index] = count_;
+  total_load_ += candidates_[count_].load;
+  total_weight_ += candidates_[count_].weight;
+  ++count_;
 }
 
 // The peers' likely change at a two-way server since its report: peers x ours, and at

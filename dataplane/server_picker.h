@@ -51,6 +51,10 @@ class ServerPicker {
   // its last report counts 1 + peers, as the peers, seeing that report too, likely placed
   // and were answered there alike.
   void set_peer_balancers(uint32_t peers) { peer_balancers_ = peers; }
+  // fail_open: a batch with no server UP places on the servers DOWN only for silence.
+  void set_fail_open(bool on) { fail_open_ = on; }
+  // Whether this batch's candidates are such silent servers (each pick is a fail-open one).
+  [[nodiscard]] bool failing_open() const { return failing_open_; }
   // Whether pick() reads a flow hash (maglev): other policies need none computed.
   [[nodiscard]] bool uses_flow_hash() const { return policy_ == Policy::maglev; }
 
@@ -94,6 +98,7 @@ class ServerPicker {
   [[nodiscard]] uint32_t pick_maglev(uint64_t flow_hash);
   [[nodiscard]] bool over_load_bound(const Candidate& candidate) const;
   [[nodiscard]] int64_t peer_share_change(const ServerSlot& slot) const;
+  void add_candidate(uint32_t member, uint32_t slot_index, const ServerSlot& slot);
   [[nodiscard]] uint32_t candidate_at(uint32_t slot) const;
   void claim_probe(uint32_t member, ServerSlot& slot);
   [[nodiscard]] uint64_t next_random();
@@ -103,6 +108,8 @@ class ServerPicker {
   uint32_t capacity_;                      // server table slots
   bool one_way_;
   uint32_t peer_balancers_ = 0;
+  bool fail_open_ = true;
+  bool failing_open_ = false;
   double load_bound_ = 2.0;
   const MaglevTable* maglev_ = nullptr;    // this batch's table (maglev policy)
   int64_t total_load_ = 0;                 // of this batch's candidates, with its picks

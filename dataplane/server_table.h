@@ -21,7 +21,10 @@ namespace shortline {
 
 // probing: DOWN, but one request at a time may go there (half-open): the worker that
 // takes ServerSlot::probe_token sends it the first request of its batch.
-enum class ServerState : uint8_t { up, draining, down, probing };
+// silent: DOWN only because its reports stopped. Its data path may well work (a firewall
+// or a key that drops the reports, a control thread that cannot keep up), so while no
+// server is UP the picker falls back to silent ones (fail_open) instead of dropping.
+enum class ServerState : uint8_t { up, draining, down, probing, silent };
 
 struct alignas(64) ServerSlot {
   std::atomic<int64_t> in_flight{0};           // requests of ours awaiting replies

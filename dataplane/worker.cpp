@@ -99,6 +99,7 @@ Worker::Worker(uint32_t id, const DataplaneConfig& config, WorkerCapacity capaci
   std::fill_n(socket_fds_.get(), capacity.sockets, -1);
   picker_.set_load_bound(config.maglev_load_bound);
   picker_.set_peer_balancers(config.peer_balancers);
+  picker_.set_fail_open(config.fail_open);
   std::fill_n(socket_session_.get(), capacity.sockets, kNoSession);
 }
 
@@ -205,6 +206,7 @@ void Worker::apply_settings(const PoolSnapshot& pool) {
   picker_.set_policy(s.policy);
   picker_.set_load_bound(s.maglev_load_bound);
   picker_.set_peer_balancers(s.peer_balancers);
+  picker_.set_fail_open(s.fail_open);
   limiter_.set_limits(source_limits(s, capacity_));
   request_timeout_ns_ = s.request_timeout_ms * 1'000'000ULL;
   idle_timeout_ns_ = s.session_idle_timeout_ms * 1'000'000ULL;

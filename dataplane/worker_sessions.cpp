@@ -78,6 +78,8 @@ const PoolMember* Worker::pick_member(const Request& request, const FlowKey& cli
   }
   if (picker_.last_pick_bounded_move()) [[unlikely]]
     stats_.add(Counter::flows_bounded_moves);
+  if (picker_.failing_open()) [[unlikely]]
+    stats_.add(Counter::requests_fail_open);
   return &pool.members[member];
 }
 
@@ -88,10 +90,12 @@ bool Worker::same_server(const Session& session) const {
 }
 
 // Whether a flow may stay on the server in `slot`: UP, or DRAINING (which takes no new
-// flows but finishes its own). DOWN and half-open servers lose their flows at once.
+// flows but finishes its own), or silent while this batch fails open (none is UP). DOWN
+// and half-open servers lose their flows at once.
 bool Worker::serving(uint32_t slot) const {
   const ServerState state = table_.slot(slot).state.load(std::memory_order_relaxed);
-  return state == ServerState::up || state == ServerState::draining;
+  return state == ServerState::up || state == ServerState::draining ||
+         (state == ServerState::silent && picker_.failing_open());
 }
 
 // The session's request, once sent, had session.queue_ahead of ours before it there.

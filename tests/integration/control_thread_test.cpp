@@ -29,6 +29,7 @@ class ControlThreadTest : public ::testing::Test {
     dataplane.workers = 1;
     dataplane.buffers_per_worker = 256;
     dataplane.max_servers = 8;
+    dataplane.fail_open = fail_open_;
     balancer_ = std::make_unique<Balancer>(dataplane);
     ASSERT_EQ(balancer_->start(), "");
     ControlThreadConfig config;
@@ -64,6 +65,20 @@ class ControlThreadTest : public ::testing::Test {
     return status.servers.empty() ? "" : status.servers[0].state;
   }
 
+  // The one server registers by report, then goes silent: DOWN, and no other is UP.
+  void register_then_fall_silent() {
+    EXPECT_TRUE(testing::wait_until([&] {
+      report();
+      return state_of_server() == "up";
+    })) << to_json(control_->status());
+    EXPECT_TRUE(testing::wait_until([&] { return state_of_server() == "down"; }));
+  }
+
+  [[nodiscard]] uint64_t dataplane_counter(Counter counter) const {
+    return control_->status().dataplane.values[static_cast<std::size_t>(counter)];
+  }
+
+  bool fail_open_ = true;  // set by a fixture's constructor, read by SetUp
   testing::EchoServer echo_{"127.0.0.1"};
   testing::Client reporter_{"127.0.0.1"};
   std::atomic<uint64_t> sequence_{0};
@@ -127,6 +142,36 @@ TEST_F(ControlThreadTest, RegistersServesGoesDownComesBackAndLeaves) {
   stop_reader = true;
   reader.join();
   EXPECT_GT(reads.load(), 0u);
+}
+
+// fail_open: with no server UP, a server DOWN only for silence still takes the requests
+// (its data path works; only its reports stopped), and each one is counted.
+TEST_F(ControlThreadTest, WithNoServerUpASilentServerStillAnswers) {
+  register_then_fall_silent();
+  testing::Client client("127.0.0.1");
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(client.send(balancer_->listen_address(), "still there " + std::to_string(i)));
+    const auto reply = client.receive(10s);
+    ASSERT_TRUE(reply) << i << ": " << to_json(control_->status());
+    EXPECT_EQ(reply->payload, "still there " + std::to_string(i));
+  }
+  EXPECT_EQ(state_of_server(), "down");
+  EXPECT_EQ(dataplane_counter(Counter::requests_fail_open), 5u);
+  EXPECT_EQ(dataplane_counter(Counter::drop_no_server), 0u);
+}
+
+class ControlThreadFailClosedTest : public ControlThreadTest {
+ protected:
+  ControlThreadFailClosedTest() { fail_open_ = false; }
+};
+
+TEST_F(ControlThreadFailClosedTest, WithFailOpenOffASilentServerGetsNothing) {
+  register_then_fall_silent();
+  testing::Client client("127.0.0.1");
+  ASSERT_TRUE(client.send(balancer_->listen_address(), "nobody"));
+  EXPECT_TRUE(testing::wait_until([&] { return dataplane_counter(Counter::drop_no_server) == 1; }));
+  EXPECT_FALSE(client.receive(200ms)) << "answered with fail_open off";
+  EXPECT_EQ(dataplane_counter(Counter::requests_fail_open), 0u);
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST_F(IngestOperatorTest, ADrainedServerReturningFromDownStaysDrained) {
   report(7, 1, wire::ServerState::up, 0);
   const auto slot = *ingest_.slot_of(7);
   ingest_.drain(slot, 1);
-  ingest_.tick(1000);  // silent: DOWN
+  ingest_.tick(1000);  // silent: DOWN, and no fail-open fallback (it was drained)
   ASSERT_EQ(state(slot), ServerState::down);
   report(7, 2, wire::ServerState::up, 1001);
   EXPECT_EQ(state(slot), ServerState::draining);

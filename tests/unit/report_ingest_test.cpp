@@ -123,7 +123,7 @@ TEST_F(ReportIngestTest, TimeTheControlThreadWasNotRunningIsNotSilence) {
   EXPECT_EQ(count(ControlCounter::control_stalls), 1u);
   deliver(report(2, 0, 2), stall + timeout);  // server 2 reports after the stall, 1 never
   ingest().tick(stall + timeout + 1);
-  EXPECT_EQ(state_of(1), ServerState::down);
+  EXPECT_EQ(state_of(1), ServerState::silent);  // DOWN, for silence only (fail_open)
   EXPECT_EQ(state_of(2), ServerState::up);
   EXPECT_EQ(count(ControlCounter::servers_down_silent), 1u);
 }
@@ -135,7 +135,7 @@ TEST_F(ReportIngestTest, SilenceMeansDownAndTheNextReportBringsItBack) {
   ingest().tick(timeout);
   EXPECT_EQ(state_of(1), ServerState::up);
   ingest().tick(timeout + 1);
-  EXPECT_EQ(state_of(1), ServerState::down);
+  EXPECT_EQ(state_of(1), ServerState::silent);
   EXPECT_EQ(count(ControlCounter::servers_down_silent), 1u);
   deliver(report(1, 0, 2), timeout + 50);
   EXPECT_EQ(state_of(1), ServerState::up);
@@ -145,7 +145,7 @@ TEST_F(ReportIngestTest, SilenceMeansDownAndTheNextReportBringsItBack) {
 TEST_F(ReportIngestTest, ADownServerIsForgottenAfterLongSilence) {
   deliver(report(1, 0, 1), 0);
   ingest().tick(100);
-  EXPECT_EQ(state_of(1), ServerState::down);
+  EXPECT_EQ(state_of(1), ServerState::silent);
   ingest().tick(100 + ingest().config().forget_down_after_ms);
   EXPECT_TRUE(table_.members().empty());
   deliver(report(1, 0, 2), 70'000);  // it comes back: registered afresh

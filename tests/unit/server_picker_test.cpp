@@ -178,6 +178,35 @@ TEST(ServerPickerTest, NoServerWhenAllAreDownOrThePoolIsEmpty) {
   }
 }
 
+// fail_open: a silent server (DOWN only because its reports stopped) is never picked while
+// another is UP, but when none is, the batch places on the silent ones rather than drop;
+// servers DOWN for other faults, and DRAINING ones, stay out even then.
+TEST(ServerPickerTest, WithNoServerUpSilentServersTakeTheLoad) {
+  for (Policy policy : kAllPolicies) {
+    ServerTable table(kMaxServers, 1);
+    add_servers(table, 4);
+    table.set_state(0, ServerState::silent);
+    table.set_state(1, ServerState::down);
+    table.set_state(2, ServerState::silent);
+    ServerPicker picker(policy, kMaxServers, 7, false);
+    auto counts = counts_by_slot(place_batch(picker, table, 20));
+    EXPECT_FALSE(picker.failing_open()) << policy_name(policy);
+    EXPECT_EQ(counts[3], 20u) << policy_name(policy) << ": slot 3 is UP";
+
+    table.set_state(3, ServerState::draining);
+    counts = counts_by_slot(place_batch(picker, table, 20));
+    EXPECT_TRUE(picker.failing_open()) << policy_name(policy);
+    EXPECT_EQ(counts[0] + counts[2], 20u) << policy_name(policy);
+    EXPECT_GT(counts[0], 0u) << policy_name(policy);
+    EXPECT_GT(counts[2], 0u) << policy_name(policy);
+
+    picker.set_fail_open(false);
+    EXPECT_EQ(place_batch(picker, table, 3), std::vector<uint32_t>(3, UINT32_MAX))
+        << policy_name(policy);
+    EXPECT_FALSE(picker.failing_open()) << policy_name(policy);
+  }
+}
+
 TEST(ServerPickerTest, PowerOfTwoPicksTheLessLoadedOfTwo) {
   ServerTable table(kMaxServers, 1);
   add_servers(table, 2);
