@@ -1,7 +1,6 @@
 // The balancer's sockets in systemd's file descriptor store; see fd_store.h.
 #include "control/fd_store.h"
 
-#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -12,21 +11,9 @@
 namespace shortline {
 namespace {
 
-// Where a socket is bound (family 0 when it is not a bound UDP socket).
-NetAddress bound_udp_address(int fd) {
-  int type = 0;
-  socklen_t type_length = sizeof(type);
-  NetAddress bound;
-  socklen_t length = sizeof(bound.storage);
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM ||
-      getsockname(fd, bound.sockaddr_ptr(), &length) != 0)
-    return {};
-  bound.length = length;
-  return bound;
-}
-
-// `bound` is `wanted`, or `wanted` with port 0 (any port) and the same host.
-bool bound_as_wanted(const NetAddress& bound, const NetAddress& wanted) {
+// A UDP socket bound at `wanted`, or at its host on any port when wanted's port is 0.
+bool bound_as_wanted(int fd, const NetAddress& wanted) {
+  const NetAddress bound = bound_udp_address(fd).value_or(NetAddress{});
   if (bound.family() == 0 || bound.family() != wanted.family()) return false;
   if (wanted.port() == 0) return bound.host() == wanted.host();
   return bound == wanted;
@@ -80,10 +67,10 @@ void StoredSockets::receive(FdStoreLog log) {
 std::string StoredSockets::hand_listen_sockets(Balancer& balancer) {
   if (listen_fds_.empty()) return "";
   const DataplaneConfig& asked = balancer.config();
-  const NetAddress first = bound_udp_address(listen_fds_.front());
+  const NetAddress first = bound_udp_address(listen_fds_.front()).value_or(NetAddress{});
   // workers 0 (one per CPU) takes the stored count: the CPUs rarely change between runs.
   const bool count_fits = asked.workers == 0 || listen_fds_.size() == asked.workers;
-  if (!bound_as_wanted(first, asked.listen) || !count_fits) {
+  if (!bound_as_wanted(listen_fds_.front(), asked.listen) || !count_fits) {
     drop(listen_fds_, kStoredListenName,
          std::to_string(listen_fds_.size()) + " listen sockets at " + first.to_string() +
              ", the config asks for " + std::to_string(asked.workers) + " at " +
@@ -106,8 +93,8 @@ void StoredSockets::drop_all(const std::string& why) {
 
 void StoredSockets::hand_control_socket(ControlThread& control, const NetAddress& wanted) {
   if (control_fds_.empty()) return;
-  const NetAddress bound = bound_udp_address(control_fds_.front());
-  if (!took_listen_ || control_fds_.size() != 1 || !bound_as_wanted(bound, wanted)) {
+  const NetAddress bound = bound_udp_address(control_fds_.front()).value_or(NetAddress{});
+  if (!took_listen_ || control_fds_.size() != 1 || !bound_as_wanted(control_fds_.front(), wanted)) {
     drop(control_fds_, kStoredControlName,
          "the control socket at " + bound.to_string() + ", the config asks for " +
              wanted.to_string());

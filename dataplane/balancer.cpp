@@ -129,18 +129,12 @@ std::string Balancer::adopt_listen_sockets(std::vector<int> fds) {
     return "takeover: " + std::to_string(listen_fds_.size()) + " listen sockets (expected 1 to " +
            std::to_string(DataplaneConfig::kWorkersMax) + ")";
   for (const int fd : listen_fds_) {
-    int type = 0;
-    socklen_t type_length = sizeof(type);
-    NetAddress bound;
-    socklen_t length = sizeof(bound.storage);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM ||
-        getsockname(fd, bound.sockaddr_ptr(), &length) != 0)
-      return "takeover: a passed listen socket is not a UDP socket";
-    bound.length = length;
-    if (fd != listen_fds_.front() && !(bound == listen_address_))
+    const auto bound = bound_udp_address(fd);
+    if (!bound) return "takeover: a passed listen socket is not a UDP socket";
+    if (fd != listen_fds_.front() && !(*bound == listen_address_))
       return "takeover: the passed listen sockets are bound to " + listen_address_.to_string() +
-             " and " + bound.to_string();
-    listen_address_ = bound;
+             " and " + bound->to_string();
+    listen_address_ = *bound;
   }
   // The worker reads config.listen (a wildcard listen answers from the address asked).
   config_.listen = listen_address_;

@@ -167,4 +167,16 @@ bool operator==(const NetAddress& a, const NetAddress& b) {
   return a.length == b.length;
 }
 
+std::optional<NetAddress> bound_udp_address(int fd) {
+  int type = 0;
+  socklen_t type_length = sizeof(type);
+  NetAddress bound;
+  socklen_t length = sizeof(bound.storage);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_DGRAM ||
+      getsockname(fd, bound.sockaddr_ptr(), &length) != 0)
+    return std::nullopt;
+  bound.length = length;
+  return bound;
+}
+
 }  // namespace shortline

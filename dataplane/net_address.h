@@ -41,4 +41,8 @@ struct NetAddress {
   friend bool operator==(const NetAddress& a, const NetAddress& b);
 };
 
+// Where the UDP socket `fd` is bound; nullopt when fd is not a UDP socket (sockets passed
+// in by a predecessor or the service manager are checked with it).
+[[nodiscard]] std::optional<NetAddress> bound_udp_address(int fd);
+
 }  // namespace shortline

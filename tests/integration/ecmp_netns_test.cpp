@@ -1,8 +1,9 @@
 // Several balancers behind an ECMP route, in network namespaces the test builds and removes
 // (issue 10, item 6): a client namespace, a router with a static multipath route (L4 hash)
-// to the service address through three balancer namespaces, in IPv4 and in IPv6, each running shortline-lb on
-// the service address held on its lo, and a server namespace whose shortline-servers are
-// every balancer's static backends and report to every balancer at its unicast address.
+// to the service address through three balancer namespaces (in IPv4, and again in IPv6),
+// each running shortline-lb on the service address held on its lo, and a server namespace
+// whose shortline-servers are every balancer's static backends and report to every
+// balancer at its unicast address.
 // Checks: every request answered and every balancer carrying traffic; a balancer's loss
 // (SIGKILL, then its nexthop withdrawn as a routing daemon would) costing at most what it
 // held, and nothing with one client retry; with the consistent-hash policy, each flow

@@ -98,6 +98,25 @@ void close_high_copies(size_t count) {
   for (size_t i = 0; i < count; ++i) close(kHighFd + static_cast<int>(i));
 }
 
+// The first balancer (two workers): it stores its sockets, answers a request at `target`
+// and stops on SIGTERM, leaving the sockets with the test.
+void run_first_balancer(const testing::EchoServer& echo, const NotifySocket& notify,
+                        StoredFds& stored, NetAddress& target) {
+  ChildProcess first(lb_args(echo.address().to_string(), "2"));
+  const auto listening = first.wait_for_line("listening on");
+  ASSERT_TRUE(listening) << first.output();
+  target = *NetAddress::parse(after(*listening, "listening on "));
+  collect_store(notify, stored);
+  ASSERT_EQ(stored.listen.size(), 2u) << joined(stored.messages) << first.output();
+  ASSERT_EQ(stored.control.size(), 1u) << joined(stored.messages) << first.output();
+  testing::Client client("127.0.0.1");
+  ASSERT_TRUE(client.send(target, "before"));
+  const auto reply = client.receive(10s);
+  ASSERT_TRUE(reply && reply->payload == "before") << first.output();
+  first.signal(SIGTERM);
+  ASSERT_EQ(first.wait_exit(30s), 0) << first.output();
+}
+
 TEST(FdStore, ARestartServesTheStoredSocketsAndWhatWaitedInThem) {
   if (const auto missing = probe_kernel_features(); !missing.empty())
     GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
@@ -107,21 +126,7 @@ TEST(FdStore, ARestartServesTheStoredSocketsAndWhatWaitedInThem) {
   ScopedEnv env("NOTIFY_SOCKET", notify.path());
   StoredFds stored;
   NetAddress target;
-  {
-    ChildProcess first(lb_args(echo.address().to_string(), "2"));
-    const auto listening = first.wait_for_line("listening on");
-    ASSERT_TRUE(listening) << first.output();
-    target = *NetAddress::parse(after(*listening, "listening on "));
-    collect_store(notify, stored);
-    ASSERT_EQ(stored.listen.size(), 2u) << joined(stored.messages) << first.output();
-    ASSERT_EQ(stored.control.size(), 1u) << joined(stored.messages) << first.output();
-    testing::Client client("127.0.0.1");
-    ASSERT_TRUE(client.send(target, "before"));
-    const auto reply = client.receive(10s);
-    ASSERT_TRUE(reply && reply->payload == "before") << first.output();
-    first.signal(SIGTERM);
-    ASSERT_EQ(first.wait_exit(30s), 0) << first.output();
-  }
+  ASSERT_NO_FATAL_FAILURE(run_first_balancer(echo, notify, stored, target));
   // No balancer runs: what clients send now waits in the socket the "service manager" holds.
   testing::Client waiting("127.0.0.1");
   for (int i = 0; i < kQueuedRequests; ++i)
@@ -159,15 +164,8 @@ TEST(FdStore, SocketsTheConfigNoLongerAsksForLeaveTheStore) {
   ASSERT_TRUE(notify.bound());
   ScopedEnv env("NOTIFY_SOCKET", notify.path());
   StoredFds stored;
-  {
-    ChildProcess first(lb_args(echo.address().to_string(), "2"));
-    ASSERT_TRUE(first.wait_for_line("listening on")) << first.output();
-    collect_store(notify, stored);
-    ASSERT_EQ(stored.listen.size(), 2u) << joined(stored.messages) << first.output();
-    ASSERT_EQ(stored.control.size(), 1u) << joined(stored.messages) << first.output();
-    first.signal(SIGTERM);
-    ASSERT_EQ(first.wait_exit(30s), 0) << first.output();
-  }
+  NetAddress target;
+  ASSERT_NO_FATAL_FAILURE(run_first_balancer(echo, notify, stored, target));
   // One worker now: the two stored listen sockets are not what the config asks for.
   const std::vector<int> fds = {stored.listen[0], stored.listen[1], stored.control[0]};
   ChildProcess second(with_listen_fds(fds, {"shortline-listen", "shortline-listen",
