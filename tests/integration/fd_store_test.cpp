@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -98,49 +99,58 @@ void close_high_copies(size_t count) {
   for (size_t i = 0; i < count; ++i) close(kHighFd + static_cast<int>(i));
 }
 
-// The first balancer (two workers): it stores its sockets, answers a request at `target`
-// and stops on SIGTERM, leaving the sockets with the test.
-void run_first_balancer(const testing::EchoServer& echo, const NotifySocket& notify,
-                        StoredFds& stored, NetAddress& target) {
-  ChildProcess first(lb_args(echo.address().to_string(), "2"));
-  const auto listening = first.wait_for_line("listening on");
-  ASSERT_TRUE(listening) << first.output();
-  target = *NetAddress::parse(after(*listening, "listening on "));
-  collect_store(notify, stored);
-  ASSERT_EQ(stored.listen.size(), 2u) << joined(stored.messages) << first.output();
-  ASSERT_EQ(stored.control.size(), 1u) << joined(stored.messages) << first.output();
-  testing::Client client("127.0.0.1");
-  ASSERT_TRUE(client.send(target, "before"));
-  const auto reply = client.receive(10s);
-  ASSERT_TRUE(reply && reply->payload == "before") << first.output();
-  first.signal(SIGTERM);
-  ASSERT_EQ(first.wait_exit(30s), 0) << first.output();
-}
+// Each test starts with a first balancer (two workers) that stores its sockets, answers a
+// request at target_ and stops on SIGTERM, leaving the sockets with the test.
+class FdStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const auto missing = probe_kernel_features(); !missing.empty())
+      GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
+    ASSERT_TRUE(notify_.bound());
+    ChildProcess first(lb_args(echo_.address().to_string(), "2"));
+    const auto listening = first.wait_for_line("listening on");
+    ASSERT_TRUE(listening) << first.output();
+    target_ = *NetAddress::parse(after(*listening, "listening on "));
+    collect_store(notify_, stored_);
+    ASSERT_EQ(stored_.listen.size(), 2u) << joined(stored_.messages) << first.output();
+    ASSERT_EQ(stored_.control.size(), 1u) << joined(stored_.messages) << first.output();
+    testing::Client client("127.0.0.1");
+    ASSERT_TRUE(client.send(target_, "before"));
+    const auto reply = client.receive(10s);
+    ASSERT_TRUE(reply && reply->payload == "before") << first.output();
+    first.signal(SIGTERM);
+    ASSERT_EQ(first.wait_exit(30s), 0) << first.output();
+  }
 
-TEST(FdStore, ARestartServesTheStoredSocketsAndWhatWaitedInThem) {
-  if (const auto missing = probe_kernel_features(); !missing.empty())
-    GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
-  testing::EchoServer echo("127.0.0.1");
-  NotifySocket notify;
-  ASSERT_TRUE(notify.bound());
-  ScopedEnv env("NOTIFY_SOCKET", notify.path());
-  StoredFds stored;
-  NetAddress target;
-  ASSERT_NO_FATAL_FAILURE(run_first_balancer(echo, notify, stored, target));
+  // The next balancer, started with the stored sockets as LISTEN_FDS.
+  std::unique_ptr<ChildProcess> restart(const std::string& workers) const {
+    const std::vector<int> fds = {stored_.listen[0], stored_.listen[1], stored_.control[0]};
+    auto child = std::make_unique<ChildProcess>(
+        with_listen_fds(fds, {"shortline-listen", "shortline-listen", "shortline-control"},
+                        lb_args(echo_.address().to_string(), workers)));
+    close_high_copies(fds.size());
+    return child;
+  }
+
+  testing::EchoServer echo_{"127.0.0.1"};
+  NotifySocket notify_;
+  ScopedEnv env_{"NOTIFY_SOCKET", notify_.path()};
+  StoredFds stored_;
+  NetAddress target_;
+};
+
+TEST_F(FdStoreTest, ARestartServesTheStoredSocketsAndWhatWaitedInThem) {
   // No balancer runs: what clients send now waits in the socket the "service manager" holds.
   testing::Client waiting("127.0.0.1");
   for (int i = 0; i < kQueuedRequests; ++i)
-    ASSERT_TRUE(waiting.send(target, "queued " + std::to_string(i)));
-  const std::vector<int> fds = {stored.listen[0], stored.listen[1], stored.control[0]};
-  const std::vector<std::string> names = {"shortline-listen", "shortline-listen",
-                                          "shortline-control"};
-  ChildProcess second(with_listen_fds(fds, names, lb_args(echo.address().to_string(), "2")));
-  close_high_copies(fds.size());
+    ASSERT_TRUE(waiting.send(target_, "queued " + std::to_string(i)));
+  const auto next = restart("2");
+  ChildProcess& second = *next;
   // The log line comes before the start lines.
   EXPECT_TRUE(second.wait_for_line("fd store: serving the 2 listen sockets")) << second.output();
   const auto listening = second.wait_for_line("listening on");
   ASSERT_TRUE(listening) << second.output();
-  EXPECT_EQ(after(*listening, "listening on "), target.to_string()) << second.output();
+  EXPECT_EQ(after(*listening, "listening on "), target_.to_string()) << second.output();
   int answered = 0;
   for (int i = 0; i < kQueuedRequests; ++i) {
     const auto reply = waiting.receive(10s);
@@ -149,35 +159,23 @@ TEST(FdStore, ARestartServesTheStoredSocketsAndWhatWaitedInThem) {
   }
   EXPECT_EQ(answered, kQueuedRequests) << second.output();
   testing::Client client("127.0.0.1");
-  ASSERT_TRUE(client.send(target, "after"));
+  ASSERT_TRUE(client.send(target_, "after"));
   const auto reply = client.receive(10s);
   EXPECT_TRUE(reply && reply->payload == "after") << second.output();
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait_exit(30s), 0) << second.output();
 }
 
-TEST(FdStore, SocketsTheConfigNoLongerAsksForLeaveTheStore) {
-  if (const auto missing = probe_kernel_features(); !missing.empty())
-    GTEST_SKIP() << "kernel lacks io_uring features: " << missing;
-  testing::EchoServer echo("127.0.0.1");
-  NotifySocket notify;
-  ASSERT_TRUE(notify.bound());
-  ScopedEnv env("NOTIFY_SOCKET", notify.path());
-  StoredFds stored;
-  NetAddress target;
-  ASSERT_NO_FATAL_FAILURE(run_first_balancer(echo, notify, stored, target));
+TEST_F(FdStoreTest, SocketsTheConfigNoLongerAsksForLeaveTheStore) {
   // One worker now: the two stored listen sockets are not what the config asks for.
-  const std::vector<int> fds = {stored.listen[0], stored.listen[1], stored.control[0]};
-  ChildProcess second(with_listen_fds(fds, {"shortline-listen", "shortline-listen",
-                                            "shortline-control"},
-                                      lb_args(echo.address().to_string(), "1")));
-  close_high_copies(fds.size());
+  const auto next = restart("1");
+  ChildProcess& second = *next;
   EXPECT_TRUE(second.wait_for_line("fd store: not taking 2 listen sockets")) << second.output();
   ASSERT_TRUE(second.wait_for_line("listening on")) << second.output();
   std::vector<std::string> removals;
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < deadline && removals.size() < 2) {
-    const auto message = notify.receive(500);
+    const auto message = notify_.receive(500);
     if (message && message->find("FDSTOREREMOVE=1") != std::string::npos)
       removals.push_back(*message);
   }
