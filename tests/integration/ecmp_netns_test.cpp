@@ -307,11 +307,12 @@ class EcmpNetnsTest : public EcmpNetnsFixture, public ::testing::WithParamInterf
   EcmpNetnsTest() { family_ = GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Families, EcmpNetnsTest,
-                         ::testing::Values(IpFamily::v4, IpFamily::v6),
-                         [](const ::testing::TestParamInfo<IpFamily>& family_info) {
-                           return std::string(family_info.param == IpFamily::v6 ? "IPv6" : "IPv4");
-                         });
+std::string family_name(const ::testing::TestParamInfo<IpFamily>& family_info) {
+  return family_info.param == IpFamily::v6 ? "IPv6" : "IPv4";
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, EcmpNetnsTest, ::testing::Values(IpFamily::v4, IpFamily::v6),
+                         family_name);
 
 // ---- (a) every request answered; the router's L4 hash spreads flows over every balancer ----
 
@@ -409,15 +410,22 @@ TEST_P(EcmpNetnsTest, FlowAffinityKeepsEachFlowOnItsServerThroughABalancerLoss) 
 }
 
 // ---- (d) the route from a routing daemon: BIRD withdraws a balancer that fails its check ----
-// README's deployment run for real: the router learns the service address over BGP from
-// each balancer's BIRD, which announces it only while `shortline-ctl health` passes there.
+// README's deployment run for real, in each family: the router learns the service address
+// over BGP from each balancer's BIRD, which announces it only while `shortline-ctl health`
+// passes there.
 
-class EcmpBirdTest : public EcmpNetnsFixture {
+class EcmpBirdTest : public EcmpNetnsFixture, public ::testing::WithParamInterface<IpFamily> {
  protected:
-  EcmpBirdTest() { static_route_ = false; }
+  EcmpBirdTest() {
+    static_route_ = false;
+    family_ = GetParam();
+  }
 };
 
-TEST_F(EcmpBirdTest, BirdRoutesThroughHealthyBalancersAndWithdrawsAFailedOne) {
+INSTANTIATE_TEST_SUITE_P(Families, EcmpBirdTest, ::testing::Values(IpFamily::v4, IpFamily::v6),
+                         family_name);
+
+TEST_P(EcmpBirdTest, BirdRoutesThroughHealthyBalancersAndWithdrawsAFailedOne) {
   const std::string admin = "127.0.0.1:" + std::to_string(kAdminPort);
   const auto failed = start_balancers({}, admin);
   ASSERT_FALSE(failed) << *failed;

@@ -110,29 +110,36 @@ class BirdRouting {
            "  error wait time 1, 4;\n";
   }
 
+  // "ipv4" or "ipv6": the channel of the topology's family.
+  [[nodiscard]] std::string channel() const {
+    return topology_.addresses().v6() ? "ipv6" : "ipv4";
+  }
+
   [[nodiscard]] std::string router_config() const {
-    std::string c = std::string(kLog) + "router id 10.200.0.2;\nprotocol device {}\n"
-                    "protocol kernel {\n  ipv4 { export where source = RTS_BGP; };\n"
-                    "  merge paths yes;\n}\n";
+    const NetnsAddresses& a = topology_.addresses();
+    std::string c = std::string(kLog) + "router id 10.200.0.2;\nprotocol device {}\n" +
+                    "protocol kernel {\n  " + channel() +
+                    " { export where source = RTS_BGP; };\n  merge paths yes;\n}\n";
     for (int b = 0; b < balancers_; ++b) {
-      c += "protocol bgp lb" + std::to_string(b) + " {\n  local " +
-           topology_.addresses().router(b) + " as " + std::to_string(kRouterAs) +
-           ";\n  neighbor " + topology_.addresses().balancer(b) + " as " +
-           std::to_string(kBalancerAs) + ";\n" + timers() + "  ipv4 { import where net = " +
-           topology_.addresses().service() + "/32; export none; };\n}\n";
+      c += "protocol bgp lb" + std::to_string(b) + " {\n  local " + a.router(b) + " as " +
+           std::to_string(kRouterAs) + ";\n  neighbor " + a.balancer(b) + " as " +
+           std::to_string(kBalancerAs) + ";\n" + timers() + "  " + channel() +
+           " { import where net = " + a.service_prefix() + "; export none; };\n}\n";
     }
     return c;
   }
 
+  // The router id is a 32-bit number in either family: 10.200.<b + 1>.2, as in IPv4.
   [[nodiscard]] std::string balancer_config(int b) const {
-    const std::string self = topology_.addresses().balancer(b);
-    return std::string(kLog) + "router id " + self + ";\nprotocol device {}\n" +
-           "protocol static shortline_service {\n  disabled yes;\n  ipv4;\n  route " +
-           topology_.addresses().service() + "/32 via \"lo\";\n}\n" +
-           "protocol bgp router1 {\n  local " + self + " as " + std::to_string(kBalancerAs) +
-           ";\n  neighbor " + topology_.addresses().router(b) + " as " +
-           std::to_string(kRouterAs) + ";\n" + timers() +
-           "  ipv4 { import none; export where proto = \"shortline_service\"; next hop self; };\n"
+    const NetnsAddresses& a = topology_.addresses();
+    const std::string id = "10.200." + std::to_string(b + 1) + ".2";
+    return std::string(kLog) + "router id " + id + ";\nprotocol device {}\n" +
+           "protocol static shortline_service {\n  disabled yes;\n  " + channel() +
+           ";\n  route " + a.service_prefix() + " via \"lo\";\n}\n" +
+           "protocol bgp router1 {\n  local " + a.balancer(b) + " as " +
+           std::to_string(kBalancerAs) + ";\n  neighbor " + a.router(b) + " as " +
+           std::to_string(kRouterAs) + ";\n" + timers() + "  " + channel() +
+           " { import none; export where proto = \"shortline_service\"; next hop self; };\n"
            "}\n";
   }
 
