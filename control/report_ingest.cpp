@@ -386,11 +386,18 @@ void ReportIngest::check_slot(uint32_t slot, int64_t now_ms) {
   e.queue_at_ms = now_ms;
 }
 
+// UP or DRAINING, or silent: the data plane's fallback while none is UP (fail_open), so
+// that timeouts and refusals there end it too.
+bool ReportIngest::takes_requests(uint32_t slot) const {
+  const Health health = entries_[slot].health;
+  return health == Health::up || health == Health::draining ||
+         table_.slot(slot).state.load(std::memory_order_relaxed) == ServerState::silent;
+}
+
 void ReportIngest::check_refusals(uint32_t slot, int64_t now_ms) {
   ServerEntry& e = entries_[slot];
   const uint32_t errors = table_.slot(slot).passive_errors.load(std::memory_order_relaxed);
-  const bool serving = e.health == Health::up || e.health == Health::draining;
-  if (serving && errors - e.errors_base >= config_.refused_errors_down) {
+  if (takes_requests(slot) && errors - e.errors_base >= config_.refused_errors_down) {
     mark_down(slot, Health::down_refused, now_ms);
     e.errors_base = errors;
     e.errors_window_ms = now_ms;

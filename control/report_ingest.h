@@ -186,6 +186,7 @@ class ReportIngest {
   void apply_load(uint32_t slot, const wire::ServerReport& report, int64_t now_ms);
   void check_slot(uint32_t slot, int64_t now_ms);
   void check_refusals(uint32_t slot, int64_t now_ms);
+  [[nodiscard]] bool takes_requests(uint32_t slot) const;
   void mark_down(uint32_t slot, Health why, int64_t now_ms, std::string_view detail = {});
   void mark_up(uint32_t slot, int64_t now_ms, std::string_view why = {});
   void remove(uint32_t slot);

@@ -14,7 +14,7 @@ bool serving(Health health) { return health == Health::up || health == Health::d
 void ReportIngest::check_timeouts(uint32_t slot, int64_t now_ms) {
   ServerEntry& e = entries_[slot];
   const uint32_t limit = config_.passive.timeouts_down;
-  if (limit == 0 || !serving(e.health)) return;
+  if (limit == 0 || !takes_requests(slot)) return;
   const ServerCounts counts = counts_of(slot);
   const uint64_t streak = e.streak.observe(counts);
   if (streak < limit) return;

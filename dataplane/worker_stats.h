@@ -41,8 +41,10 @@ namespace shortline {
   X(sessions_evicted, "sessions closed early to make room (unreplied ones first)")        \
   X(upstream_refused, "ECONNREFUSED seen on an upstream socket (server port closed)")      \
   X(receive_rearmed, "multishot receives re-armed (buffer ring ran dry or kernel ended it)") \
-  X(flows_bounded_moves, "new flows placed past their Maglev server: it was over maglev_load_bound") \
-  X(requests_fail_open, "requests placed on a server DOWN for missed reports: none was UP (fail_open)")
+  X(flows_bounded_moves,                                                                    \
+    "new flows placed past their Maglev server: it was over maglev_load_bound")              \
+  X(requests_fail_open,                                                                     \
+    "requests placed on a server DOWN for missed reports: none was UP (fail_open)")
 
 enum class Counter : uint16_t {
 #define SHORTLINE_COUNTER_ENUM(name, help) name,

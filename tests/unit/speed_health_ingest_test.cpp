@@ -108,6 +108,23 @@ TEST_F(SpeedHealthIngestTest, TimeoutsInARowTakeAServerDown) {
   EXPECT_EQ(count(ControlCounter::probes_armed), 1u);
 }
 
+// A reporting server gone silent is the data plane's fallback while none is UP
+// (fail_open); timeouts there take it out of the fallback as they would an UP server.
+TEST_F(SpeedHealthIngestTest, TimeoutsOnASilentFallbackServerTakeItDown) {
+  config_.passive.timeouts_down = 3;
+  ingest_.emplace(table_, config_, counters_);
+  deliver(report(1, 1, 100), 0);
+  const uint32_t index = *ingest().slot_of(1);
+  ingest().tick(ingest().config().silence_timeout_ms() + 1);
+  ASSERT_EQ(entry(index).health, Health::down_silent);
+  ASSERT_EQ(state(index), ServerState::silent);
+  timeouts(index, 3);
+  ingest().tick(ingest().config().silence_timeout_ms() + 2);
+  EXPECT_EQ(entry(index).health, Health::down_timeouts);
+  EXPECT_EQ(state(index), ServerState::down);  // no longer a fallback
+  EXPECT_EQ(count(ControlCounter::servers_down_timeouts), 1u);
+}
+
 TEST_F(SpeedHealthIngestTest, ASlowServerThatStillAnswersNeverTripsTheStreak) {
   config_.passive.timeouts_down = 3;
   start(1);
