@@ -19,6 +19,8 @@ bool bound_as_wanted(int fd, const NetAddress& wanted) {
   return bound == wanted;
 }
 
+constexpr const char* kBindingAnew = "; binding anew (what waited in them is lost)";
+
 void close_all(std::vector<int>& fds) {
   for (const int fd : fds) ::close(fd);
   fds.clear();
@@ -72,9 +74,9 @@ std::string StoredSockets::hand_listen_sockets(Balancer& balancer) {
   const bool count_fits = asked.workers == 0 || listen_fds_.size() == asked.workers;
   if (!bound_as_wanted(listen_fds_.front(), asked.listen) || !count_fits) {
     drop(listen_fds_, kStoredListenName,
-         std::to_string(listen_fds_.size()) + " listen sockets at " + first.to_string() +
-             ", the config asks for " + std::to_string(asked.workers) + " at " +
-             asked.listen.to_string());
+         "not taking " + std::to_string(listen_fds_.size()) + " listen sockets at " +
+             first.to_string() + ", the config asks for " + std::to_string(asked.workers) +
+             " at " + asked.listen.to_string() + kBindingAnew);
     return "";
   }
   const auto count = listen_fds_.size();
@@ -87,8 +89,10 @@ std::string StoredSockets::hand_listen_sockets(Balancer& balancer) {
 }
 
 void StoredSockets::drop_all(const std::string& why) {
-  if (!listen_fds_.empty()) drop(listen_fds_, kStoredListenName, "the listen sockets: " + why);
-  if (!control_fds_.empty()) drop(control_fds_, kStoredControlName, "the control socket: " + why);
+  if (!listen_fds_.empty())
+    drop(listen_fds_, kStoredListenName, "dropped the stored listen sockets: " + why);
+  if (!control_fds_.empty())
+    drop(control_fds_, kStoredControlName, "dropped the stored control socket: " + why);
 }
 
 void StoredSockets::hand_control_socket(ControlThread& control, const NetAddress& wanted) {
@@ -96,8 +100,8 @@ void StoredSockets::hand_control_socket(ControlThread& control, const NetAddress
   const NetAddress bound = bound_udp_address(control_fds_.front()).value_or(NetAddress{});
   if (!took_listen_ || control_fds_.size() != 1 || !bound_as_wanted(control_fds_.front(), wanted)) {
     drop(control_fds_, kStoredControlName,
-         "the control socket at " + bound.to_string() + ", the config asks for " +
-             wanted.to_string());
+         "not taking the control socket at " + bound.to_string() + ", the config asks for " +
+             wanted.to_string() + kBindingAnew);
     return;
   }
   control.adopt_control_socket(control_fds_.front());
@@ -106,9 +110,9 @@ void StoredSockets::hand_control_socket(ControlThread& control, const NetAddress
 
 // Binding anew while the service manager still holds the old sockets would let a
 // SO_REUSEPORT group deal datagrams to sockets that nobody reads: they leave the store.
-void StoredSockets::drop(std::vector<int>& fds, const char* name, const std::string& why) {
+void StoredSockets::drop(std::vector<int>& fds, const char* name, const std::string& what) {
   close_all(fds);
-  log_("fd store: not taking " + why + "; binding anew (what waited in them is lost)");
+  log_("fd store: " + what);
   if (const auto error = notify_with_fds(std::string("FDSTOREREMOVE=1\nFDNAME=") + name, {});
       !error.empty())
     log_(error);

@@ -48,10 +48,10 @@ class StoredSockets {
   // Drops every passed socket from the store (fd_store is off now, or a takeover brings
   // the sockets instead).
   void drop_all(const std::string& why);
-  [[nodiscard]] bool took_listen_sockets() const { return took_listen_; }
 
  private:
-  void drop(std::vector<int>& fds, const char* name, const std::string& why);
+  // Closes fds, removes `name` from the store and logs `what` ("fd store: " + what).
+  void drop(std::vector<int>& fds, const char* name, const std::string& what);
 
   FdStoreLog log_;
   std::vector<int> listen_fds_;
