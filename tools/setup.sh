@@ -14,6 +14,8 @@ packages=(
   # ecmp_netns_test builds its network namespaces, veth pairs and ECMP route with ip, and
   # runs BIRD 2 in them for the route from a routing daemon.
   iproute2 bird2
+  # shortline-replay --plot draws the ramp's picture with gnuplot (replay_load_test checks it).
+  gnuplot-nox
   # metrics_test parses /metrics with the real Prometheus parser (Debian's /usr/bin/python3).
   python3-prometheus-client
 )

@@ -12,10 +12,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -169,11 +171,21 @@ TEST(ReplayLoad, RampFindsTheKneeOfARateLimitedServer) {
   // DNS queries from one source: with drops and many requests in flight on one flow, only
   // message IDs tell which request a reply answers.
   const std::string capture = write_dns_capture(10);
+  const std::string picture = capture_path("ramp") + ".svg";
   const RunResult r = replay(capture, server.address(),
                              {"--ramp", "200:2400:4", "--interval", "0.25", "--knee-loss", "0.01",
-                              "--knee-p99-ms", "1000", "--timeout-ms", "500"});
+                              "--knee-p99-ms", "1000", "--timeout-ms", "500", "--plot", picture});
   std::filesystem::remove(capture);
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The picture, drawn by gnuplot: an SVG with both panels and the knee's marker.
+  std::ostringstream svg_text;
+  svg_text << std::ifstream(picture).rdbuf();
+  const std::string svg = svg_text.str();
+  std::filesystem::remove(picture);
+  EXPECT_NE(svg.find("<svg"), std::string::npos) << r.output;
+  EXPECT_NE(svg.find("answered, datagrams/s"), std::string::npos);
+  EXPECT_NE(svg.find("p99 latency"), std::string::npos);
+  EXPECT_NE(svg.find("knee: "), std::string::npos);
   EXPECT_NE(r.output.find("\"mode\":\"ramp\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"match\":\"dns\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("\"intervals\":[{"), std::string::npos) << r.output;
@@ -185,6 +197,12 @@ TEST(ReplayLoad, RampFindsTheKneeOfARateLimitedServer) {
   EXPECT_GT(knee_pps, 0.75 * kCapacity) << r.output;
   EXPECT_LT(knee_pps, 1.15 * kCapacity) << r.output;
   EXPECT_GT(json_number(r.output, "loss"), 0) << "the ramp never passed the server's capacity";
+  // resperf's figure: answered, before the first row over a bound, so never above the knee.
+  const auto best_at = r.output.find("\"max_throughput\":{");
+  ASSERT_NE(best_at, std::string::npos) << r.output;
+  const double best_pps = json_double(r.output.substr(best_at), "answered_pps");
+  EXPECT_GT(best_pps, 0.0) << r.output;
+  EXPECT_LE(best_pps, knee_pps * 1.01) << r.output;
 }
 
 TEST(ReplayLoad, DnsRepliesMatchTheirQueryByIdWithSeveralInFlight) {

@@ -176,6 +176,24 @@ TEST(RampKnee, HighestOfferedRateWithinBothBounds) {
   EXPECT_FALSE(find_knee(std::vector<IntervalRow>{row_with(10, 0, 0)}, KneeBounds{}).has_value());
 }
 
+TEST(RampKnee, MaxThroughputStopsAtTheFirstRowOverABound) {
+  std::vector<IntervalRow> rows = {
+      row_with(0, 0, 0, 0),                   // nothing sent: no evidence either way
+      row_with(1000, 1000, 1'000'000, 1),
+      row_with(2000, 1990, 2'000'000, 2),     // the best before the break
+      row_with(1500, 1500, 1'000'000, 3),
+      row_with(3000, 2900, 2'000'000, 4),     // 3.3 % loss: the first break
+      row_with(4000, 4000, 1'000'000, 5)};    // better, but after the break
+  EXPECT_EQ(*find_knee(rows, KneeBounds{0.01, 100}), 5U);
+  const auto best = find_best_before_first_break(rows, KneeBounds{0.01, 100});
+  ASSERT_TRUE(best.has_value());
+  EXPECT_EQ(*best, 2U);
+  EXPECT_EQ(*find_best_before_first_break(rows, KneeBounds{0.05, 100}), 5U);
+  EXPECT_EQ(*find_best_before_first_break(rows, KneeBounds{0.05, 1.5}), 1U);  // p99 breaks at 2
+  // The first row with sends already breaks: no figure.
+  EXPECT_FALSE(find_best_before_first_break(rows, KneeBounds{0.05, 0.5}).has_value());
+}
+
 TEST(RampKnee, RowsCoverTheSpanAndACutShortLastRowIsNotAKnee) {
   IntervalTable table(500'000'000, 3);  // 0.5 s rows
   EXPECT_EQ(table.index_at(0), 0U);

@@ -187,6 +187,10 @@ TEST(ReplayOptions, ParsesLoadFlags) {
   EXPECT_EQ(o.match, MatchChoice::kFlow);
   EXPECT_EQ(o.outstanding_max, 1000U);
   EXPECT_EQ(o.loops, 0U);  // a ramp loops the capture until it ends
+  EXPECT_TRUE(o.plot_path.empty());
+  ASSERT_EQ(parse({"c.pcap", "--target", "127.0.0.1:53", "--ramp", "0:10:1", "--plot",
+                   "out/Ramp.PNG"}, o, error), ParseOutcome::kRun) << error;
+  EXPECT_EQ(o.plot_path, "out/Ramp.PNG");
   ASSERT_EQ(parse({"c.pcap", "--target", "127.0.0.1:53", "--ramp", "0:10:1", "--loop", "2"}, o,
                   error), ParseOutcome::kRun) << error;
   EXPECT_EQ(o.loops, 2U);
@@ -228,6 +232,9 @@ TEST(ReplayOptions, RejectsBadInput) {
       {"c.pcap", "--target", "127.0.0.1:53", "--knee-p99-ms", "0"},
       {"c.pcap", "--target", "127.0.0.1:53", "--match", "id"},
       {"c.pcap", "--target", "127.0.0.1:53", "--outstanding-max", "0"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--rate", "10", "--plot", "ramp.svg"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:3", "--plot", "ramp.pdf"},
+      {"c.pcap", "--target", "127.0.0.1:53", "--ramp", "1:2:3", "--plot", "svg"},
   };
   for (const auto& args : bad) {
     error.clear();

@@ -36,17 +36,47 @@ IntervalRow make_row(const IntervalCounts& counts, double start_s, double length
   return row;
 }
 
+namespace {
+
+// What a row says about the bounds: nothing (no sends, or a cut-short last row), or within
+// them or not.
+enum class RowVerdict : uint8_t { kNoEvidence, kWithin, kBreaks };
+
+RowVerdict judge(const IntervalRow& row, double length_min_s, KneeBounds bounds) {
+  if (row.sent == 0 || row.end_s - row.start_s < length_min_s) return RowVerdict::kNoEvidence;
+  const bool within = row.loss <= bounds.loss_max &&
+                      static_cast<double>(row.p99_ns) <= bounds.p99_max_ms * 1e6;
+  return within ? RowVerdict::kWithin : RowVerdict::kBreaks;
+}
+
+// Rows shorter than half the first are cut short (the ramp's last, at its end).
+double length_min_s(std::span<const IntervalRow> rows) {
+  return rows.empty() ? 0.0 : (rows[0].end_s - rows[0].start_s) / 2;
+}
+
+}  // namespace
+
 std::optional<size_t> find_knee(std::span<const IntervalRow> rows, KneeBounds bounds) {
   std::optional<size_t> knee;
-  const double p99_max_ns = bounds.p99_max_ms * 1e6;
-  const double length_min_s = rows.empty() ? 0.0 : (rows[0].end_s - rows[0].start_s) / 2;
+  const double length_min = length_min_s(rows);
   for (size_t i = 0; i < rows.size(); ++i) {
-    const IntervalRow& row = rows[i];
-    const bool good = row.sent > 0 && row.end_s - row.start_s >= length_min_s && row.loss <= bounds.loss_max &&
-                      static_cast<double>(row.p99_ns) <= p99_max_ns;
-    if (good && (!knee || row.offered_pps > rows[*knee].offered_pps)) knee = i;
+    if (judge(rows[i], length_min, bounds) != RowVerdict::kWithin) continue;
+    if (!knee || rows[i].offered_pps > rows[*knee].offered_pps) knee = i;
   }
   return knee;
+}
+
+std::optional<size_t> find_best_before_first_break(std::span<const IntervalRow> rows,
+                                                   KneeBounds bounds) {
+  std::optional<size_t> best;
+  const double length_min = length_min_s(rows);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RowVerdict verdict = judge(rows[i], length_min, bounds);
+    if (verdict == RowVerdict::kBreaks) break;
+    if (verdict != RowVerdict::kWithin) continue;
+    if (!best || rows[i].answered_pps > rows[*best].answered_pps) best = i;
+  }
+  return best;
 }
 
 }  // namespace shortline::replay

@@ -68,6 +68,14 @@ struct KneeBounds {
 // the first row's length) is left out: its rate rests on too few sends.
 [[nodiscard]] std::optional<size_t> find_knee(std::span<const IntervalRow> rows, KneeBounds bounds);
 
+// resperf's "Maximum throughput" rule, with both bounds: the row with the highest answered
+// rate among those before the first row that breaks a bound (rows without sends and a
+// cut-short last row count as neither). The knee takes the best row anywhere; this stops at
+// the first bad one, so a single noisy early row lowers it. Reported beside the knee so that
+// a ramp can be put next to resperf's own figure.
+[[nodiscard]] std::optional<size_t> find_best_before_first_break(std::span<const IntervalRow> rows,
+                                                                 KneeBounds bounds);
+
 // One row from its counts; length_s > 0.
 [[nodiscard]] IntervalRow make_row(const IntervalCounts& counts, double start_s, double length_s,
                                    double intended_pps);

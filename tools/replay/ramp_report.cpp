@@ -2,6 +2,9 @@
 #include "tools/replay/ramp_report.h"
 
 #include <cinttypes>
+#include <filesystem>
+
+#include "tools/replay/ramp_plot.h"
 
 namespace shortline::replay {
 namespace {
@@ -10,6 +13,16 @@ double ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
 double us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
 
 KneeBounds bounds_of(const ReplayOptions& o) { return KneeBounds{o.knee_loss, o.knee_p99_ms}; }
+
+// ",\"max_throughput\":{...}": resperf's figure, by the knee's bounds.
+std::string max_throughput_json(std::span<const IntervalRow> rows, KneeBounds bounds) {
+  const auto best = find_best_before_first_break(rows, bounds);
+  if (!best)
+    return ",\"max_throughput\":{\"answered_pps\":null,\"offered_pps\":null,\"interval\":null}";
+  return format_line(",\"max_throughput\":{\"answered_pps\":%.1f,\"offered_pps\":%.1f,"
+                     "\"interval\":%zu}",
+                     rows[*best].answered_pps, rows[*best].offered_pps, *best);
+}
 
 }  // namespace
 
@@ -40,6 +53,10 @@ std::string ramp_text(const ReplayOptions& o, const ReplayResult& r) {
   else
     out += format_line("  knee:      none: no interval had loss <= %.2f%% and p99 <= %.3f ms\n",
                        100.0 * o.knee_loss, o.knee_p99_ms);
+  if (const auto best = find_best_before_first_break(rows, bounds_of(o)))
+    out += format_line("  max throughput: %.1f pps answered at %.2f-%.2f s: the highest answered "
+                       "rate before the first interval over a bound (resperf's rule)\n",
+                       rows[*best].answered_pps, rows[*best].start_s, rows[*best].end_s);
   return out;
 }
 
@@ -65,7 +82,23 @@ std::string ramp_json(const ReplayOptions& o, const ReplayResult& r) {
                        rows[*knee].offered_pps, rows[*knee].answered_pps, *knee);
   else
     out += ",\"pps\":null,\"answered_pps\":null,\"interval\":null}";
-  return out;
+  return out + max_throughput_json(rows, bounds_of(o));
+}
+
+bool write_ramp_plot(const ReplayOptions& o, const ReplayResult& r, std::string& error) {
+  const std::vector<IntervalRow> rows = ramp_rows(o, r);
+  RampPlot plot;
+  plot.output_path = o.plot_path;
+  plot.format = plot_format_of(o.plot_path).value_or(PlotFormat::kSvg);
+  plot.bounds = bounds_of(o);
+  plot.knee = find_knee(rows, plot.bounds);
+  plot.max_throughput = find_best_before_first_break(rows, plot.bounds);
+  const std::string capture = std::filesystem::path(o.capture_path).filename().string();
+  plot.title = format_line("shortline-replay %s to %s: %.0f to %.0f datagrams/s over %g s, "
+                           "knee at loss <= %g %%, p99 <= %g ms",
+                           capture.c_str(), o.target_text.c_str(), o.ramp_from_pps,
+                           o.ramp_to_pps, o.ramp_seconds, 100.0 * o.knee_loss, o.knee_p99_ms);
+  return run_gnuplot(ramp_plot_script(rows, plot), error);
 }
 
 }  // namespace shortline::replay

@@ -18,5 +18,8 @@ namespace shortline::replay {
 [[nodiscard]] std::string ramp_text(const ReplayOptions& options, const ReplayResult& result);
 // ",\"intervals\":[...],\"knee\":{...}" to append inside the summary object.
 [[nodiscard]] std::string ramp_json(const ReplayOptions& options, const ReplayResult& result);
+// The picture of --plot (options.plot_path), drawn by gnuplot; false with a message.
+[[nodiscard]] bool write_ramp_plot(const ReplayOptions& options, const ReplayResult& result,
+                                   std::string& error);
 
 }  // namespace shortline::replay

@@ -15,6 +15,8 @@
 #include "tools/replay/capture_reader.h"
 #include "tools/replay/dns_query.h"
 #include "tools/replay/flow_map.h"
+#include "tools/replay/ramp_plot.h"
+#include "tools/replay/ramp_report.h"
 #include "tools/replay/replay_engine.h"
 #include "tools/replay/replay_options.h"
 #include "tools/replay/replay_schedule.h"
@@ -175,6 +177,8 @@ int main(int argc, char** argv) {
   }
   log.write("started: " + options.capture_path + " to " + options.target.to_string() + ", " +
             std::to_string(plan.datagrams.size()) + " datagrams, " + plan.selection);
+  if (!options.plot_path.empty() && !gnuplot_found())
+    return fail(kExitRuntime, "--plot needs gnuplot on PATH (Debian: apt install gnuplot-nox)");
   install_signal_handlers();
   const EngineConfig config = engine_config(options, match);
   if (!run_replay(plan, schedule, sockets, config, result, error)) {
@@ -187,5 +191,10 @@ int main(int argc, char** argv) {
   const std::string summary =
       options.json ? format_json(options, plan, result) : format_text(options, plan, result);
   std::fputs(summary.c_str(), stdout);
+  if (!options.plot_path.empty()) {
+    std::fflush(stdout);
+    if (!write_ramp_plot(options, result, error)) return fail(kExitRuntime, error);
+    std::fprintf(stderr, "shortline-replay: picture: %s\n", options.plot_path.c_str());
+  }
   return 0;
 }

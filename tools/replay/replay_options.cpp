@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "tools/replay/ramp_intervals.h"
+#include "tools/replay/ramp_plot.h"
 
 namespace shortline::replay {
 namespace {
@@ -78,6 +79,11 @@ Applied apply_load_flag(std::string_view name, std::string_view value, ReplayOpt
   if (name == "--knee-p99-ms") {
     return applied(parse_double(value, 1e-3, 3.6e6, o.knee_p99_ms) ||
                    bad(error, name, value, "expected milliseconds in 0.001..3600000"));
+  }
+  if (name == "--plot") {
+    o.plot_path = std::string(value);
+    return applied(plot_format_of(value).has_value() ||
+                   bad(error, name, value, "expected a file name ending in .svg or .png"));
   }
   if (name == "--window") {
     if (!parse_uint(value, 1, ReplayOptions::kWindowLimit, n))
@@ -169,7 +175,10 @@ struct PaceFlags {
 };
 
 bool check_ramp(const ReplayOptions& o, const PaceFlags& given, std::string& error) {
-  if (!o.ramp) return true;
+  if (!o.ramp) {
+    if (!o.plot_path.empty()) error = "--plot draws a ramp's rows; it needs --ramp";
+    return o.plot_path.empty();
+  }
   if (given.duration) error = "--ramp FROM:TO:SECONDS sets the duration; drop --duration";
   else if (o.ramp_seconds / o.interval_s > IntervalTable::kIntervalsMax)
     error = "--ramp over --interval gives more than 1000 rows; use a longer --interval";
@@ -246,7 +255,9 @@ Pace (pick one; default: the recorded pace):
   --ramp FROM:TO:S   the offered rate climbs linearly from FROM to TO datagrams/s over S
                      seconds, looping the capture; prints a table per --interval (offered,
                      answered, loss, p50/p99) and the knee: the highest offered rate of a row
-                     with loss <= --knee-loss and p99 <= --knee-p99-ms
+                     with loss <= --knee-loss and p99 <= --knee-p99-ms; also the max
+                     throughput, resperf's rule: the highest answered rate of the rows
+                     before the first one over either bound
   --loop N           play the capture N times (default 1, with --ramp 0; 0 = until --duration,
                      the ramp's end or Ctrl-C)
   --duration S       stop sending after S seconds
@@ -265,6 +276,9 @@ Replies and output:
                      oldest outstanding request. With IDs, replay writes a per-flow sequence
                      number into each query's ID, so IDs stay unique when the capture loops
   --json             print the summary as JSON on stdout
+  --plot FILE        with --ramp: a picture of the answered rate and the p99 against the
+                     offered rate, the knee and the max throughput marked; FILE.svg or
+                     FILE.png, drawn by gnuplot (Debian's gnuplot-nox), checked before the run
   --log-dir DIR      start and finish events to DIR/replay/replay.log (default: none)
   --progress / --no-progress
                      progress line on stderr (default: when stderr is a terminal)

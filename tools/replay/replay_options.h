@@ -38,6 +38,7 @@ struct ReplayOptions {
   uint32_t flows_max = 1024;     // distinct source sockets
   uint32_t batch_max = 64;       // datagrams per sendmmsg
   bool json = false;
+  std::string plot_path;         // --plot: the ramp's picture (.svg or .png, by gnuplot)
   int progress = -1;             // -1: when stderr is a terminal, 0: never, 1: always
   std::string log_dir;           // start and finish events to <log_dir>/replay/replay.log
 
