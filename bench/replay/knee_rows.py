@@ -49,6 +49,9 @@ def replay_ramp(replay, capture, port, dst_port, ramp, cfg):
             "knee_answered_pps": knee.get("answered_pps"),
             # The same rule applied here to its table: a check on the tool's own knee.
             "knee_pps_recomputed": knee_of(intervals, cfg.knee_loss, cfg.knee_p99_ms),
+            # resperf's rule (the best answered rate before the first interval over a bound),
+            # as shortline-replay reports it next to its knee.
+            "max_throughput_pps": (summary.get("max_throughput") or {}).get("answered_pps"),
             "intervals": intervals, "summary": summary}
 
 

@@ -7,8 +7,8 @@ queried name; three knotd (one UDP worker each) stand behind one shortline-lb. R
 repeated --runs times, interleaved: shortline-replay --ramp through shortline-lb; resperf
 through shortline-lb with the same top rate, ramp time, interval and loss bound;
 shortline-replay --ramp straight to one knotd. It prints a Markdown table (median knee, the
-runs, resperf's Maximum throughput, the ratio replay / resperf on the same path), writes
---json-out and draws the ramps (ramp_plot.py). All on 127.0.0.1; every child is stopped.
+runs, the max throughput by resperf's rule for both tools, the ratios replay / resperf on the
+same path), writes --json-out and draws the ramps (ramp_plot.py). All on 127.0.0.1; every child is stopped.
 """
 import argparse
 import json
@@ -165,6 +165,9 @@ def summarize(a, records):
                     r["knee_pps_median"] / peer["max_throughput_median"]
             if peer["knee_pps_median"]:
                 r["ratio_to_resperf_knee"] = r["knee_pps_median"] / peer["knee_pps_median"]
+            if r["max_throughput_median"] and peer["max_throughput_median"]:
+                r["max_throughput_ratio_to_resperf"] = \
+                    r["max_throughput_median"] / peer["max_throughput_median"]
     return rows
 
 
@@ -182,22 +185,27 @@ def print_table(a, rows, fleet):
           f"0 -> max over {a.ramp_seconds:g} s, {a.interval:g} s intervals, knee: loss <= "
           f"{100 * a.knee_loss:g} % and p99 <= {a.knee_p99_ms:g} ms, {a.runs} runs\n")
     print("| row | path | ramp max pps | knee pps (median) | knee pps (runs) "
-          "| answered at knee (median) | resperf Maximum throughput (median; runs) "
-          "| knee / resperf max throughput | knee / resperf knee | sender CPU s (median) |")
-    print("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |")
+          "| answered at knee (median) | max throughput (median; runs) "
+          "| knee / resperf knee | max throughput / resperf's "
+          "| knee / resperf max throughput | sender CPU s (median) |")
+    print("| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for r in rows:
         throughput = ""
-        if r["tool"] == "resperf":
+        if r["max_throughput_median"] is not None:
             throughput = (f"{pps(r['max_throughput_median'])}; "
                           + ", ".join(pps(v) for v in r["max_throughput_runs"]))
         print(f"| {r['row']} | {r['path']} | {r['max_pps']} | {pps(r['knee_pps_median'])} "
               f"| {', '.join(pps(v) for v in r['knee_pps_runs'])} "
               f"| {pps(r['knee_answered_pps_median'])} | {throughput} "
+              f"| {ratio(r.get('ratio_to_resperf_knee'))} "
+              f"| {ratio(r.get('max_throughput_ratio_to_resperf'))} "
               f"| {ratio(r.get('ratio_to_resperf_max_throughput'))} "
-              f"| {ratio(r.get('ratio_to_resperf_knee'))} | {r['sender_cpu_s_median']:.1f} |")
-    print("\nresperf's knee column applies shortline-replay's rule to resperf's plot buckets "
-          "(highest sent rate with loss within the bound; no p99 there). Its Maximum "
-          "throughput is the highest *answered* rate before the first bucket over -L.")
+              f"| {r['sender_cpu_s_median']:.1f} |")
+    print("\nTwo rules, each applied to both tools: the knee is the highest *sent* rate of an "
+          "interval with loss (and, for shortline-replay, p99) within the bounds; resperf's "
+          "knee column applies it to resperf's plot buckets. The max throughput is resperf's "
+          "own \"Maximum throughput\" rule: the highest *answered* rate before the first "
+          "interval over a bound (shortline-replay's JSON `max_throughput`).")
 
 
 def lb_log_events(log_path):
