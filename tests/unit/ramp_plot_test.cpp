@@ -53,6 +53,14 @@ TEST(RampPlot, ScriptHoldsEveryRowAndMarksTheKnee) {
   EXPECT_EQ(png.find("set arrow"), std::string::npos) << "no knee, no marker";
 }
 
+TEST(RampPlot, AFolderThatCannotBeWrittenIsNamed) {
+  std::string error;
+  EXPECT_TRUE(plot_folder_writable("ramp.svg", error)) << error;  // the working folder
+  EXPECT_TRUE(plot_folder_writable("/tmp/ramp.svg", error)) << error;
+  EXPECT_FALSE(plot_folder_writable("/nonexistent-folder/ramp.svg", error));
+  EXPECT_NE(error.find("cannot write in /nonexistent-folder/"), std::string::npos) << error;
+}
+
 TEST(RampPlot, NothingAnsweredDrawsOnlyTheBound) {
   const std::vector<IntervalRow> rows = {row(1000, 0, 0)};
   const std::string script = ramp_plot_script(rows, RampPlot{});

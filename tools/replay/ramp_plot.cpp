@@ -148,6 +148,14 @@ std::string ramp_plot_script(std::span<const IntervalRow> rows, const RampPlot& 
   return out + "unset multiplot\nset output\n";
 }
 
+bool plot_folder_writable(const std::string& path, std::string& error) {
+  const size_t slash = path.rfind('/');
+  const std::string folder = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  if (access(folder.c_str(), W_OK) == 0) return true;
+  error = "--plot " + path + ": cannot write in " + folder + " (" + std::strerror(errno) + ")";
+  return false;
+}
+
 bool gnuplot_found() {
   const char* path = std::getenv("PATH");
   std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";

@@ -30,6 +30,10 @@ struct RampPlot {
 [[nodiscard]] std::string ramp_plot_script(std::span<const IntervalRow> rows,
                                            const RampPlot& plot);
 
+// Whether the picture's folder exists and can be written (checked before a run, like gnuplot);
+// false with a message.
+[[nodiscard]] bool plot_folder_writable(const std::string& path, std::string& error);
+
 // Whether a gnuplot program is on PATH (checked before a run, so a long ramp does not end
 // without its picture).
 [[nodiscard]] bool gnuplot_found();

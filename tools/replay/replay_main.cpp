@@ -179,6 +179,8 @@ int main(int argc, char** argv) {
             std::to_string(plan.datagrams.size()) + " datagrams, " + plan.selection);
   if (!options.plot_path.empty() && !gnuplot_found())
     return fail(kExitRuntime, "--plot needs gnuplot on PATH (Debian: apt install gnuplot-nox)");
+  if (!options.plot_path.empty() && !plot_folder_writable(options.plot_path, error))
+    return fail(kExitRuntime, error);
   install_signal_handlers();
   const EngineConfig config = engine_config(options, match);
   if (!run_replay(plan, schedule, sockets, config, result, error)) {
