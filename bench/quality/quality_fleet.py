@@ -107,13 +107,16 @@ def udp_port_bound(port):
     return False
 
 
-def start_servers(bin_dir, log_dir, report_ports):
-    """The reference servers; each reports to every port in `report_ports` (none: static)."""
+def start_servers(bin_dir, log_dir, report_ports, report_interval_ms=None):
+    """The reference servers; each reports to every port in `report_ports` (none: static),
+    every `report_interval_ms` (None: the server's default)."""
     servers = []
     for server_id, speed in SERVERS:
         argv = [os.path.join(bin_dir, "shortline-server"), "--port", "0", "--id", str(server_id),
                 "--service-ms", str(SERVICE_MS), "--service-dist", "exponential",
                 "--speed", str(speed), "--workers", "1", "--log-dir", log_dir]
+        if report_interval_ms is not None:
+            argv += ["--report-interval-ms", str(report_interval_ms)]
         for report_port in report_ports:
             argv += ["--balancer", f"127.0.0.1:{report_port}"]
         child = Child(f"server-{server_id}", argv, log_dir)
@@ -131,10 +134,12 @@ def weight_of(speed):
     return max(1, round(speed * WEIGHT_PER_SPEED))
 
 
-def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, tag="", peers=0):
+def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, tag="", peers=0,
+             report_interval_ms=None):
     """shortline-lb with static backends (weight 1, or by speed in mode 'weighted'), or in mode
     'reports' with none: the servers join by reporting to its control port. `peers`: the
-    other balancers in front of the same servers (load_balancer.peer_balancers)."""
+    other balancers in front of the same servers (load_balancer.peer_balancers);
+    `report_interval_ms`: the servers' report interval (load_balancer.report_interval_ms)."""
     # A port checked free, not port 0: with SO_REUSEPORT set, Linux may give port 0 a port that
     # another same-user reuseport socket holds, and the two processes then share its traffic.
     argv = [os.path.join(bin_dir, "shortline-lb"), "--listen", f"127.0.0.1:{free_udp_port()}",
@@ -149,6 +154,8 @@ def start_lb(bin_dir, log_dir, policy, servers, mode, report_port, help_text, ta
             section = {"server_side_port": report_port}
             if peers:
                 section["peer_balancers"] = peers
+            if report_interval_ms is not None:
+                section["report_interval_ms"] = report_interval_ms
             json.dump({"load_balancer": section}, config)
         argv += ["--config", config_path]
     else:

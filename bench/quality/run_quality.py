@@ -216,7 +216,7 @@ def run_mode(args, bin_dir, log_dir, mode, help_text):
     counts = args.balancers if mode == "reports" else [(1, False)]
     report_ports = (free_udp_ports_below_ephemeral(max(n for n, _ in counts))
                     if mode == "reports" else [])
-    servers = start_servers(bin_dir, log_dir, report_ports)
+    servers = start_servers(bin_dir, log_dir, report_ports, args.report_interval_ms)
     measured = calibrate(bin_dir, log_dir, servers, args.calibrate_s)
     capacity = sum(measured.values()) if args.capacity == "measured" else capacity_rps()
     args.capacity_by_mode[mode] = {"used_rps": capacity, "nominal_rps": capacity_rps(),
@@ -259,7 +259,7 @@ def run_balancers(args, bin_dir, log_dir, mode, help_text, policy, servers, repo
         peers = 0
     started = [start_lb(bin_dir, log_dir, policy, servers, mode, report_ports[b] if
                         report_ports else 0, help_text, tag=f"-{b}" if balancers > 1 else "",
-                        peers=peers)
+                        peers=peers, report_interval_ms=args.report_interval_ms)
                for b in range(balancers)]
     lbs = [lb for lb, _ in started]
     ports = [port for _, port in started]
@@ -329,6 +329,10 @@ def parse_args():
                         help="with --balancers N, leave load_balancer.peer_balancers at 0 "
                              "instead of N - 1 (each balancer then ignores the others' likely "
                              "placements between reports)")
+    parser.add_argument("--report-interval-ms", type=int, default=None,
+                        help="mode reports: the servers' report interval, also given to every "
+                             "balancer (load_balancer.report_interval_ms; default: the "
+                             "servers' own, 2 ms)")
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "bench/results"))
     args = parser.parse_args()
     if args.quick:
@@ -347,6 +351,8 @@ def parse_args():
         parser.error("--rounds must be from 1 to 50")
     if not 1 <= args.clients <= 64:
         parser.error("--clients must be from 1 to 64")
+    if args.report_interval_ms is not None and not 1 <= args.report_interval_ms <= 1000:
+        parser.error("--report-interval-ms must be from 1 to 1000")
     return args
 
 
@@ -435,6 +441,7 @@ def write_results(args, stamp, modes, rows, log_dir):
             "capacity_by_mode": args.capacity_by_mode,
             "threads_by_target": args.threads_by_target,
             "dnsdist": args.dnsdist_version if args.dnsdist else None,
+            "report_interval_ms": args.report_interval_ms,
             "modes": modes, "logs": log_dir}
     add_ideal(rows, args.duration)
     check = target_check(rows)
