@@ -134,6 +134,11 @@ int main(int argc, char** argv) {
     case ParseOutcome::kError: return fail(kExitUsage, error);
     case ParseOutcome::kRun: break;
   }
+  // Before the capture is read and the ramp run: a picture that cannot be drawn fails now.
+  if (!options.plot_path.empty() && !gnuplot_found())
+    return fail(kExitRuntime, "--plot needs gnuplot on PATH (Debian: apt install gnuplot-nox)");
+  if (!options.plot_path.empty() && !plot_folder_writable(options.plot_path, error))
+    return fail(kExitRuntime, error);
   LoadOptions load;
   load.filter = options.filter;
   load.dst_port = options.dst_port;
@@ -177,10 +182,6 @@ int main(int argc, char** argv) {
   }
   log.write("started: " + options.capture_path + " to " + options.target.to_string() + ", " +
             std::to_string(plan.datagrams.size()) + " datagrams, " + plan.selection);
-  if (!options.plot_path.empty() && !gnuplot_found())
-    return fail(kExitRuntime, "--plot needs gnuplot on PATH (Debian: apt install gnuplot-nox)");
-  if (!options.plot_path.empty() && !plot_folder_writable(options.plot_path, error))
-    return fail(kExitRuntime, error);
   install_signal_handlers();
   const EngineConfig config = engine_config(options, match);
   if (!run_replay(plan, schedule, sockets, config, result, error)) {
