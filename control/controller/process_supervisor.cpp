@@ -11,12 +11,12 @@
 #include <cassert>
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string_view>
 #include <thread>
 
+#include "control/common/program_path.h"
 #include "control/service_notify.h"
 #include "dataplane/monotonic_clock.h"
 
@@ -30,17 +30,8 @@ constexpr uint32_t kAfterKillWaitMs = 2000;  // a SIGKILLed process is gone well
 
 // argv[0] as given when it holds a '/', else the first executable of that name in PATH.
 std::string resolve_program(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (!dirs.empty()) {
-    const auto colon = dirs.find(':');
-    const auto dir = dirs.substr(0, colon);
-    std::string candidate = std::string(dir.empty() ? "." : dir).append("/").append(name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
-  }
-  return name;  // exec then fails with ENOENT, reported to the caller
+  // Not found: exec then fails with ENOENT, reported to the caller.
+  return find_program(name).value_or(name);
 }
 
 // Runs in the child between fork and exec: async-signal-safe calls only.

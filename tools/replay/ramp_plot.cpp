@@ -11,8 +11,9 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
+
+#include "control/common/program_path.h"
 
 extern char** environ;
 
@@ -156,19 +157,7 @@ bool plot_folder_writable(const std::string& path, std::string& error) {
   return false;
 }
 
-bool gnuplot_found() {
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
-  while (!dirs.empty()) {
-    const size_t colon = dirs.find(':');
-    const std::string_view dir = dirs.substr(0, colon);
-    const std::string candidate = std::string(dir.empty() ? "." : dir) + "/gnuplot";
-    if (access(candidate.c_str(), X_OK) == 0) return true;
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return false;
-}
+bool gnuplot_found() { return find_program("gnuplot").has_value(); }
 
 namespace {
 
